@@ -1,0 +1,42 @@
+"""helgenom: a national genome platform for personalised medicine."""
+
+from helgenom.core.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConflictError,
+    ConsentDeniedError,
+    DisclosureRiskError,
+    FormatError,
+    HelgenomError,
+    IntegrityError,
+    InvalidCprError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    PipelineError,
+    StorageUnavailableError,
+    ToolFailedError,
+    ToolNotFoundError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigurationError",
+    "ConflictError",
+    "ConsentDeniedError",
+    "DisclosureRiskError",
+    "FormatError",
+    "HelgenomError",
+    "IntegrityError",
+    "InvalidCprError",
+    "InvalidInputError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PipelineError",
+    "StorageUnavailableError",
+    "ToolFailedError",
+    "ToolNotFoundError",
+    "__version__",
+]

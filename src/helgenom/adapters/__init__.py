@@ -1,0 +1,1 @@
+"""Adapters: catalog (SQLAlchemy + Alembic), key files, audit log storage. No policy here."""

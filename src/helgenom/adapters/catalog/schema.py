@@ -1,0 +1,191 @@
+"""Catalog tables (SQLAlchemy Core). Alembic migrations create exactly these."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use UTC-aware datetimes")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(
+        self, value: dt.datetime | None, dialect: Dialect
+    ) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+instance_meta = Table(
+    "instance_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+organisations = Table(
+    "organisations",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+principals = Table(
+    "principals",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("org_code", String(32), ForeignKey("organisations.code"), nullable=False),
+    Column("person_pseudonym", String(40), ForeignKey("persons.pseudonym"), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(64), nullable=True),
+)
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("pseudonym", String(40), primary_key=True),
+    Column("cpr_ciphertext", Text, nullable=False),
+    Column("sex", String(8), nullable=False),
+    Column("birth_year", Integer, nullable=False),
+    Column("region", String(64), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+consent_events = Table(
+    "consent_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "person_pseudonym", String(40), ForeignKey("persons.pseudonym"), nullable=False, index=True
+    ),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("research", String(16), nullable=True),
+    Column("secondary_findings", Boolean, nullable=True),
+    Column("recontact", Boolean, nullable=True),
+)
+
+requisitions = Table(
+    "requisitions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column(
+        "person_pseudonym", String(40), ForeignKey("persons.pseudonym"), nullable=False, index=True
+    ),
+    Column("department_code", String(32), ForeignKey("organisations.code"), nullable=False),
+    Column("indication", String(64), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("title", String(300), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("applicant", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("decided_by", String(64), nullable=True),
+    Column("decided_at", UtcDateTime, nullable=True),
+    Column("expires_at", UtcDateTime, nullable=True),
+)
+
+project_members = Table(
+    "project_members",
+    metadata,
+    Column("project_code", String(32), ForeignKey("projects.code"), primary_key=True),
+    Column("principal_name", String(64), ForeignKey("principals.name"), primary_key=True),
+)
+
+samples = Table(
+    "samples",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column(
+        "person_pseudonym", String(40), ForeignKey("persons.pseudonym"), nullable=False, index=True
+    ),
+    Column("origin", String(16), nullable=False),
+    Column("origin_project", String(32), ForeignKey("projects.code"), nullable=True),
+    Column("requisition_id", String(40), ForeignKey("requisitions.id"), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("occurred_at", String(32), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("org", String(32), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("resource", String(200), nullable=False),
+    Column("subjects", Text, nullable=False),
+    Column("decision", String(8), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("project", String(32), nullable=True),
+    Column("previous_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_subjects = Table(
+    "audit_subjects",
+    metadata,
+    Column("person_pseudonym", String(40), primary_key=True),
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+)
+"""Index of audit entries by person, for the citizen's "who used my data" view."""
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("mac", String(64), nullable=False),
+)

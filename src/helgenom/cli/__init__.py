@@ -1,0 +1,1 @@
+"""The ``helgenom`` command line (Typer + Rich): parse, call one service, render."""

@@ -1,0 +1,601 @@
+"""``helgenom <noun> <verb>``: every command parses, makes one service call, renders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from helgenom.cli.errors import exit_code_for
+from helgenom.services import (
+    Environment,
+    HelgenomError,
+    InvalidInputError,
+    ResearchChoice,
+    Role,
+    SampleOrigin,
+)
+from helgenom.services.demo import DemoReport, run_demo
+from helgenom.services.instance import init_instance, instance_status
+from helgenom.services.platform import Platform, open_platform
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class HelgenomGroup(TyperGroup):
+    """Turns every HelgenomError into a one-line message and its exit code (no traceback)."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HelgenomError as exc:
+            err.print(f"[bold red]error[/] ({exc.code}): {exc}", soft_wrap=True)
+            raise typer.Exit(exit_code_for(exc.code)) from None
+
+
+app = typer.Typer(
+    cls=HelgenomGroup,
+    name="helgenom",
+    help="helgenom: national genome platform. Encrypted genomes, consent, access control, audit.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+@dataclass
+class CliState:
+    """Global options and the lazily opened platform."""
+
+    home: str | None
+    actor: str | None
+    purpose: str | None
+    _platform: Platform | None = field(default=None, repr=False)
+
+    def platform(self) -> Platform:
+        if self._platform is None:
+            self._platform = open_platform(self.home)
+        return self._platform
+
+    def context(self, project: str | None = None) -> Any:
+        return self.platform().context(self.actor, purpose=self.purpose, project=project)
+
+    def close(self) -> None:
+        if self._platform is not None:
+            self._platform.close()
+
+
+def _state(ctx: typer.Context) -> CliState:
+    state = ctx.find_object(CliState)
+    if state is None:  # pragma: no cover - the callback always sets it
+        raise InvalidInputError("internal: no CLI state")
+    return state
+
+
+HomeOption = Annotated[
+    str | None,
+    typer.Option("--home", help="Instance folder (default: $HELGENOM_HOME).", show_default=False),
+]
+CprOption = Annotated[
+    str,
+    typer.Option(
+        "--cpr",
+        prompt="CPR number",
+        hide_input=True,
+        help="CPR number (DDMMYY-SSSS); asked for without echo when omitted.",
+    ),
+]
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: HomeOption = None,
+    actor: Annotated[
+        str | None,
+        typer.Option(
+            "--as", envvar="HELGENOM_USER", help="Act as this user (default: the first admin)."
+        ),
+    ] = None,
+    purpose: Annotated[
+        str | None,
+        typer.Option("--purpose", help="Purpose of the request (default: the role's usual one)."),
+    ] = None,
+) -> None:
+    """helgenom: national genome platform for personalised medicine."""
+    state = CliState(home, actor, purpose)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+# ----------------------------------------------------------------------------- instance
+
+
+@app.command("init")
+def init_cmd(
+    ctx: typer.Context,
+    home: HomeOption = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="Catalog URL: sqlite:///PATH (default, in the home) or postgresql://..."),
+    ] = None,
+    admin: Annotated[str, typer.Option(help="Name of the first admin user.")] = "admin",
+    force: Annotated[
+        bool, typer.Option(help="Upgrade an existing instance; never overwrites keys.")
+    ] = False,
+    development: Annotated[
+        bool, typer.Option(help="A development instance (relaxed default-secret checks).")
+    ] = False,
+) -> None:
+    """Create an instance: config, catalog (migrated), keys (mode 0600), first admin."""
+    result = init_instance(
+        home or _state(ctx).home,
+        database_url=database_url,
+        admin=admin,
+        force=force,
+        environment=Environment.DEVELOPMENT if development else Environment.PRODUCTION,
+    )
+    table = Table(title=f"helgenom instance at {result.home}", show_header=False)
+    table.add_row("catalog", result.database_url)
+    table.add_row("schema revision", str(result.migrated_to))
+    table.add_row("keys created", ", ".join(result.keys_created) or "none")
+    table.add_row("keys kept", ", ".join(result.keys_kept) or "none")
+    table.add_row("first admin", result.admin)
+    out.print(table)
+    out.print(f"Back up {result.home / 'keys'} now: without it, the data cannot be read.")
+
+
+@app.command("status")
+def status_cmd(ctx: typer.Context, home: HomeOption = None) -> None:
+    """Health of the instance: catalog reachable, migrations current, keys safe."""
+    checks = instance_status(home or _state(ctx).home)
+    table = Table(title="helgenom status")
+    table.add_column("check")
+    table.add_column("ok")
+    table.add_column("detail", overflow="fold")
+    for check in checks:
+        table.add_row(check.name, "[green]yes[/]" if check.ok else "[red]NO[/]", check.detail)
+    out.print(table)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(9)
+
+
+@app.command("demo")
+def demo_cmd(
+    home: Annotated[
+        Path | None, typer.Option(help="Folder for the demo instance (default: a new temp dir).")
+    ] = None,
+) -> None:
+    """Play the platform's story on a throwaway development instance."""
+    if home is not None and (home / "helgenom.toml").exists():
+        raise InvalidInputError(f"{home} already holds an instance; give an empty folder")
+    report = run_demo(home, progress=lambda msg: err.print(f"[dim]- {msg}[/]"))
+    _render_demo(report)
+    if report.verification is None or not report.verification.ok:
+        raise typer.Exit(7)
+
+
+def _render_demo(report: DemoReport) -> None:
+    steps = Table(title="Access attempts (every one audited)")
+    for column in ("actor", "role", "attempt", "decision", "result"):
+        steps.add_column(column, overflow="fold")
+    for s in report.steps:
+        steps.add_row(
+            s.actor, s.role, s.what, "[green]allowed[/]" if s.allowed else "[red]denied[/]",
+            s.result,
+        )
+    out.print(steps)
+    log = Table(title=f"Who used my data? ({report.citizen}'s own access log)")
+    for column in ("when (UTC)", "role", "organisation", "purpose", "action", "decision"):
+        log.add_column(column)
+    for line in report.access_log:
+        log.add_row(
+            line.occurred_at[:19].replace("T", " "), line.role, line.organisation,
+            line.purpose, line.action, line.decision,
+        )
+    out.print(log)
+    v = report.verification
+    if v is not None:
+        verdict = (
+            f"[green]intact[/]: {v.count} entries, head {v.head_hash[:16]}..."
+            if v.ok
+            else f"[red]BROKEN[/] at entry {v.first_bad_seq}: {v.problem}"
+        )
+        out.print(f"Audit chain: {verdict}")
+    out.print(
+        f"Research opt-out took effect on the next query: cohort {report.cohort_before} -> "
+        f"{report.cohort_after}.\nDemo instance: {report.home} (delete it when done)."
+    )
+
+
+# ----------------------------------------------------------------------------- org / user
+
+org_app = typer.Typer(cls=TyperGroup, help="Organisations: hospital departments.", no_args_is_help=True)
+user_app = typer.Typer(help="Users (principals) and their roles.", no_args_is_help=True)
+app.add_typer(org_app, name="org")
+app.add_typer(user_app, name="user")
+
+
+@org_app.command("add")
+def org_add(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(help="Department code, e.g. RH-KG.")],
+    name: Annotated[str, typer.Option(help="Department name.")],
+) -> None:
+    """Add a hospital department (admin)."""
+    state = _state(ctx)
+    org = state.platform().directory.add_org(state.context(), code, name)
+    out.print(f"added department {org.code}: {org.name}")
+
+
+@org_app.command("list")
+def org_list(ctx: typer.Context) -> None:
+    """List organisations."""
+    orgs = _state(ctx).platform().directory.list_orgs()
+    table = Table("code", "name", "kind", title="Organisations")
+    for o in orgs:
+        table.add_row(o.code, o.name, o.kind.value)
+    out.print(table)
+
+
+@user_app.command("add")
+def user_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Login name, e.g. dr.hansen.")],
+    role: Annotated[str, typer.Option(help=f"One of: {', '.join(r.value for r in Role)}.")],
+    org: Annotated[
+        str | None, typer.Option(help="Organisation code (citizens: default platform).")
+    ] = None,
+    cpr: Annotated[
+        str | None, typer.Option(help="For citizens: the CPR number the user is bound to.")
+    ] = None,
+) -> None:
+    """Create a user with one role in one organisation (admin)."""
+    state = _state(ctx)
+    try:
+        parsed_role = Role(role)
+    except ValueError:
+        raise InvalidInputError(
+            f"unknown role {role!r}: choose one of {', '.join(r.value for r in Role)}"
+        ) from None
+    principal = state.platform().directory.add_user(state.context(), name, parsed_role, org, cpr)
+    bound = " (bound to one person)" if principal.person_pseudonym else ""
+    out.print(f"added {principal.role.value} {principal.name} in {principal.org_code}{bound}")
+
+
+@user_app.command("list")
+def user_list(ctx: typer.Context) -> None:
+    """List users (admin)."""
+    state = _state(ctx)
+    rows = state.platform().directory.list_users(state.context())
+    table = Table("name", "role", "organisation", "citizen bound", title="Users")
+    for r in rows:
+        table.add_row(r.name, r.role.value, r.org_code, "yes" if r.bound_to_person else "")
+    out.print(table)
+
+
+# ----------------------------------------------------------------------------- person / consent
+
+person_app = typer.Typer(help="Persons: registration and the identity vault.", no_args_is_help=True)
+consent_app = typer.Typer(help="Consent choices: research opt-out, findings, recontact.", no_args_is_help=True)
+app.add_typer(person_app, name="person")
+app.add_typer(consent_app, name="consent")
+
+
+@person_app.command("register")
+def person_register(
+    ctx: typer.Context,
+    cpr: CprOption,
+    region: Annotated[str | None, typer.Option(help="Region, e.g. Hovedstaden.")] = None,
+) -> None:
+    """Register a person by CPR (idempotent); prints the person pseudonym."""
+    state = _state(ctx)
+    result = state.platform().persons.register(state.context(), cpr, region)
+    out.print(result.pseudonym)
+
+
+@person_app.command("show")
+def person_show(ctx: typer.Context, cpr: CprOption) -> None:
+    """Show a person (care team or the citizen themself)."""
+    state = _state(ctx)
+    view = state.platform().persons.show(state.context(), cpr)
+    table = Table(show_header=False, title="Person")
+    table.add_row("pseudonym", view.pseudonym)
+    table.add_row("sex", view.sex.value)
+    table.add_row("birth year", str(view.birth_year))
+    table.add_row("region", view.region or "")
+    table.add_row("requisitions", ", ".join(view.requisitions))
+    out.print(table)
+
+
+@person_app.command("reidentify")
+def person_reidentify(
+    ctx: typer.Context, pseudonym: Annotated[str, typer.Argument(help="Person pseudonym (hp-...).")]
+) -> None:
+    """Print the CPR number behind a pseudonym (the person's own care team only)."""
+    state = _state(ctx)
+    out.print(state.platform().persons.reidentify(state.context(), pseudonym))
+
+
+def _yes_no(value: str | None, option: str) -> bool | None:
+    if value is None:
+        return None
+    if value.lower() in ("yes", "y", "true"):
+        return True
+    if value.lower() in ("no", "n", "false"):
+        return False
+    raise InvalidInputError(f"{option} takes yes or no, not {value!r}")
+
+
+@consent_app.command("set")
+def consent_set(
+    ctx: typer.Context,
+    cpr: CprOption,
+    research: Annotated[str | None, typer.Option(help="allow or opt-out.")] = None,
+    secondary_findings: Annotated[
+        str | None, typer.Option(help="yes or no: be told about secondary findings.")
+    ] = None,
+    recontact: Annotated[
+        str | None, typer.Option(help="yes or no: be contacted again if results change.")
+    ] = None,
+) -> None:
+    """Record a consent decision; it takes effect on the very next query."""
+    state = _state(ctx)
+    choice = None
+    if research is not None:
+        try:
+            choice = ResearchChoice(research)
+        except ValueError:
+            raise InvalidInputError(f"--research takes allow or opt-out, not {research!r}") from None
+    view = state.platform().consent.set(
+        state.context(),
+        cpr,
+        research=choice,
+        secondary_findings=_yes_no(secondary_findings, "--secondary-findings"),
+        recontact=_yes_no(recontact, "--recontact"),
+    )
+    _render_consent(view, history=False)
+
+
+@consent_app.command("show")
+def consent_show(ctx: typer.Context, cpr: CprOption) -> None:
+    """Show the current consent and its full history."""
+    state = _state(ctx)
+    _render_consent(state.platform().consent.show(state.context(), cpr), history=True)
+
+
+def _render_consent(view: Any, *, history: bool) -> None:
+    s = view.state
+    table = Table(show_header=False, title=f"Consent of {view.pseudonym}")
+    table.add_row("research use", s.research.value)
+    table.add_row("secondary findings", "yes" if s.secondary_findings else "no")
+    table.add_row("recontact", "yes" if s.recontact else "no")
+    table.add_row("version", str(s.version))
+    out.print(table)
+    if history:
+        hist = Table("recorded (UTC)", "source", "by", "research", "secondary", "recontact",
+                     title="History (append-only)")
+        for e in view.history:
+            hist.add_row(
+                e.recorded_at.strftime("%Y-%m-%d %H:%M:%S"), e.source, e.actor,
+                e.research.value if e.research else "",
+                "" if e.secondary_findings is None else ("yes" if e.secondary_findings else "no"),
+                "" if e.recontact is None else ("yes" if e.recontact else "no"),
+            )
+        out.print(hist)
+
+
+# ----------------------------------------------------------------------------- requisition / sample
+
+requisition_app = typer.Typer(help="Sequencing orders from hospital departments.", no_args_is_help=True)
+sample_app = typer.Typer(help="Samples and their origin.", no_args_is_help=True)
+app.add_typer(requisition_app, name="requisition")
+app.add_typer(sample_app, name="sample")
+
+
+@requisition_app.command("create")
+def requisition_create(
+    ctx: typer.Context,
+    cpr: CprOption,
+    indication: Annotated[str | None, typer.Option(help="Indication code or text.")] = None,
+) -> None:
+    """Create a requisition from your department (clinician); prints its id."""
+    state = _state(ctx)
+    out.print(state.platform().requisitions.create(state.context(), cpr, indication))
+
+
+@sample_app.command("add")
+def sample_add(
+    ctx: typer.Context,
+    cpr: CprOption,
+    origin: Annotated[str, typer.Option(help="clinical, research or voluntary.")] = "clinical",
+    requisition: Annotated[str | None, typer.Option(help="Requisition id (clinical).")] = None,
+    project: Annotated[str | None, typer.Option(help="Project code (research origin).")] = None,
+) -> None:
+    """Register a sample of a person; prints its id."""
+    state = _state(ctx)
+    try:
+        parsed = SampleOrigin(origin)
+    except ValueError:
+        raise InvalidInputError(
+            f"--origin takes clinical, research or voluntary, not {origin!r}"
+        ) from None
+    sample_id = state.platform().samples.register(
+        state.context(), cpr, origin=parsed, project=project, requisition=requisition
+    )
+    out.print(sample_id)
+
+
+@sample_app.command("status")
+def sample_status(
+    ctx: typer.Context,
+    state_filter: Annotated[str | None, typer.Option("--state", help="Only this state.")] = None,
+) -> None:
+    """The operator's sample table (no CPR numbers)."""
+    state = _state(ctx)
+    rows = state.platform().samples.status(state.context(), state_filter)
+    table = Table("sample", "origin", "project", "requisition", "department", "state", "created",
+                  title="Samples")
+    for r in rows:
+        table.add_row(r.sample_id, r.origin.value, r.origin_project or "", r.requisition_id or "",
+                      r.department or "", r.state, r.created_at.strftime("%Y-%m-%d %H:%M"))
+    out.print(table)
+
+
+# ----------------------------------------------------------------------------- research projects
+
+project_app = typer.Typer(help="Research projects: apply, approve, cohorts.", no_args_is_help=True)
+app.add_typer(project_app, name="project")
+
+
+@project_app.command("apply")
+def project_apply(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(help="Project code, e.g. GENE-HEART-01.")],
+    title: Annotated[str, typer.Option(help="Project title.")],
+) -> None:
+    """Apply for a research project (researcher)."""
+    state = _state(ctx)
+    p = state.platform().research.apply(state.context(), code, title)
+    out.print(f"project {p.code} applied for by {p.applicant}; awaiting the access committee")
+
+
+@project_app.command("approve")
+def project_approve(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(help="Project code.")],
+    expires: Annotated[str, typer.Option(help="Approval expiry date, YYYY-MM-DD.")],
+) -> None:
+    """Approve a project until a date (steward)."""
+    state = _state(ctx)
+    try:
+        day = dt.date.fromisoformat(expires)
+    except ValueError:
+        raise InvalidInputError(f"--expires takes a date YYYY-MM-DD, not {expires!r}") from None
+    expires_at = dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=dt.UTC)
+    p = state.platform().research.decide(state.context(), code, approve=True, expires_at=expires_at)
+    out.print(f"project {p.code} approved until {day.isoformat()}")
+
+
+@project_app.command("reject")
+def project_reject(ctx: typer.Context, code: Annotated[str, typer.Argument()]) -> None:
+    """Reject a project (steward)."""
+    state = _state(ctx)
+    p = state.platform().research.decide(state.context(), code, approve=False, expires_at=None)
+    out.print(f"project {p.code} {p.status}")
+
+
+@project_app.command("add-member")
+def project_add_member(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(help="Project code.")],
+    name: Annotated[str, typer.Argument(help="Researcher's user name.")],
+) -> None:
+    """Add a researcher to a project (steward)."""
+    state = _state(ctx)
+    p = state.platform().research.add_member(state.context(), code, name)
+    out.print(f"project {p.code} members: {', '.join(p.members)}")
+
+
+@project_app.command("list")
+def project_list(ctx: typer.Context) -> None:
+    """List projects."""
+    state = _state(ctx)
+    table = Table("code", "title", "status", "expires", "members", title="Projects")
+    for p in state.platform().research.list(state.context()):
+        table.add_row(p.code, p.title, p.status,
+                      p.expires_at.date().isoformat() if p.expires_at else "", ", ".join(p.members))
+    out.print(table)
+
+
+@project_app.command("cohort")
+def project_cohort(
+    ctx: typer.Context,
+    code: Annotated[str, typer.Argument(help="Project code.")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines for scripts.")] = False,
+) -> None:
+    """The project's consented cohort under project pseudonyms (researcher, member)."""
+    state = _state(ctx)
+    members = state.platform().research.cohort(state.context(project=code))
+    if as_json:
+        for m in members:
+            sys.stdout.write(json.dumps({
+                "sample_person": m.project_pseudonym, "sex": m.sex.value,
+                "birth_year": m.birth_year, "origin": m.origin.value}) + "\n")
+        return
+    table = Table("project pseudonym", "sex", "birth year", "origin", title=f"Cohort of {code}")
+    for m in members:
+        table.add_row(m.project_pseudonym, m.sex.value, str(m.birth_year), m.origin.value)
+    out.print(table)
+    out.print(f"{len(members)} persons (opted-out persons are excluded)")
+
+
+# ----------------------------------------------------------------------------- audit
+
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(ctx: typer.Context) -> None:
+    """Verify the audit chain; non-zero exit naming the first bad entry if broken."""
+    state = _state(ctx)
+    result = state.platform().audit.verify(state.context())
+    if result.ok:
+        out.print(f"audit chain intact: {result.count} entries, head {result.head_hash}")
+        return
+    err.print(
+        f"[bold red]audit chain BROKEN[/] at sequence {result.first_bad_seq}: {result.problem} "
+        f"({result.count} entries verified before it)"
+    )
+    raise typer.Exit(7)
+
+
+@audit_app.command("show")
+def audit_show(
+    ctx: typer.Context,
+    person: Annotated[
+        str, typer.Option("--person", prompt="CPR number", hide_input=True,
+                          help="CPR number of the person (the citizen themself, or an auditor).")
+    ],
+) -> None:
+    """Who used this person's data: role, organisation, when, for what purpose."""
+    state = _state(ctx)
+    lines = state.platform().audit.person_log(state.context(), person)
+    table = Table(title="Who used my data")
+    for column in ("when (UTC)", "who", "organisation", "purpose", "action", "decision"):
+        table.add_column(column)
+    for line in lines:
+        who = line.role + (f" ({line.actor})" if line.actor else "")
+        table.add_row(line.occurred_at[:19].replace("T", " "), who, line.organisation,
+                      line.purpose, line.action, line.decision)
+    out.print(table)
+
+
+@audit_app.command("log")
+def audit_log_cmd(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(min=1, max=100000, help="Newest N entries.")] = 50,
+) -> None:
+    """The newest audit entries (auditor)."""
+    state = _state(ctx)
+    table = Table("seq", "when (UTC)", "actor", "role", "org", "purpose", "action", "resource",
+                  "decision", "reason", title="Audit log")
+    for e in state.platform().audit.log(state.context(), limit=limit):
+        table.add_row(str(e.seq), e.occurred_at[:19].replace("T", " "), e.actor, e.role, e.org,
+                      e.purpose, e.action, e.resource, e.decision, e.reason)
+    out.print(table)
+
+
+def main() -> None:
+    """Entry point of the ``helgenom`` script and ``python -m helgenom``."""
+    app(prog_name="helgenom")

@@ -1,0 +1,1 @@
+"""Pure domain core: no framework, database or network imports."""

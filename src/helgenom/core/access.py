@@ -1,0 +1,224 @@
+"""The access policy: which role may do which action on whose data, for what purpose.
+
+Deny by default. :data:`POLICY` is the whole table; :func:`decide_access` is a pure
+function of the request context, the action and facts about the subject. Services
+gather the facts, call this function, write the audit entry, and only then act.
+Consent is decided separately (:mod:`helgenom.core.consent`) and per person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+
+from helgenom.core.consent import Decision
+from helgenom.core.models import Purpose, RequestContext, Role
+
+
+class Action(enum.StrEnum):
+    """Every service action that touches personal data or the audit log."""
+
+    PERSON_REGISTER = "person.register"
+    PERSON_READ = "person.read"
+    PERSON_REIDENTIFY = "person.reidentify"
+    CONSENT_READ = "consent.read"
+    CONSENT_WRITE = "consent.write"
+    REQUISITION_CREATE = "requisition.create"
+    SAMPLE_REGISTER = "sample.register"
+    SAMPLE_LIST = "sample.list"
+    RESEARCH_COHORT = "research.cohort"
+    ORG_MANAGE = "org.manage"
+    PRINCIPAL_MANAGE = "principal.manage"
+    PROJECT_APPLY = "project.apply"
+    PROJECT_DECIDE = "project.decide"
+    PROJECT_READ = "project.read"
+    AUDIT_READ_PERSON = "audit.read_person"
+    AUDIT_READ = "audit.read"
+    AUDIT_VERIFY = "audit.verify"
+
+
+class Relation(enum.StrEnum):
+    """What must hold between the actor and the subject for a rule to apply."""
+
+    ANY = "any"
+    """No subject relation needed (the action is not about one person, or registers one)."""
+    OWN_DEPARTMENT = "own_department"
+    """The subject has a requisition from the actor's department."""
+    SELF = "self"
+    """The subject is the citizen principal themself."""
+    PROJECT_MEMBER = "project_member"
+    """The actor is a member of the approved, unexpired project named in the context."""
+
+
+ROLE_PURPOSES: dict[Role, frozenset[Purpose]] = {
+    Role.ADMIN: frozenset({Purpose.ADMINISTRATION}),
+    Role.OPERATOR: frozenset({Purpose.QUALITY_ASSURANCE, Purpose.ADMINISTRATION}),
+    Role.CLINICIAN: frozenset({Purpose.CLINICAL_CARE}),
+    Role.GENETICIST: frozenset({Purpose.CLINICAL_CARE, Purpose.QUALITY_ASSURANCE}),
+    Role.RESEARCHER: frozenset({Purpose.RESEARCH}),
+    Role.STEWARD: frozenset({Purpose.ADMINISTRATION}),
+    Role.CITIZEN: frozenset({Purpose.CITIZEN_INSIGHT}),
+    Role.AUDITOR: frozenset({Purpose.AUDIT}),
+}
+"""The purposes each role may declare."""
+
+DEFAULT_PURPOSE: dict[Role, Purpose] = {
+    Role.ADMIN: Purpose.ADMINISTRATION,
+    Role.OPERATOR: Purpose.QUALITY_ASSURANCE,
+    Role.CLINICIAN: Purpose.CLINICAL_CARE,
+    Role.GENETICIST: Purpose.CLINICAL_CARE,
+    Role.RESEARCHER: Purpose.RESEARCH,
+    Role.STEWARD: Purpose.ADMINISTRATION,
+    Role.CITIZEN: Purpose.CITIZEN_INSIGHT,
+    Role.AUDITOR: Purpose.AUDIT,
+}
+"""The purpose a role acts for when it does not declare one."""
+
+POLICY: dict[Action, dict[Role, Relation]] = {
+    Action.PERSON_REGISTER: {
+        Role.ADMIN: Relation.ANY,
+        Role.CLINICIAN: Relation.ANY,
+        Role.GENETICIST: Relation.ANY,
+        Role.CITIZEN: Relation.SELF,
+    },
+    Action.PERSON_READ: {
+        Role.CLINICIAN: Relation.OWN_DEPARTMENT,
+        Role.GENETICIST: Relation.OWN_DEPARTMENT,
+        Role.CITIZEN: Relation.SELF,
+    },
+    Action.PERSON_REIDENTIFY: {
+        Role.CLINICIAN: Relation.OWN_DEPARTMENT,
+        Role.GENETICIST: Relation.OWN_DEPARTMENT,
+        Role.CITIZEN: Relation.SELF,
+    },
+    Action.CONSENT_READ: {
+        Role.CLINICIAN: Relation.OWN_DEPARTMENT,
+        Role.GENETICIST: Relation.OWN_DEPARTMENT,
+        Role.CITIZEN: Relation.SELF,
+    },
+    Action.CONSENT_WRITE: {
+        Role.CLINICIAN: Relation.OWN_DEPARTMENT,
+        Role.CITIZEN: Relation.SELF,
+    },
+    Action.REQUISITION_CREATE: {
+        Role.CLINICIAN: Relation.ANY,
+    },
+    Action.SAMPLE_REGISTER: {
+        Role.CLINICIAN: Relation.OWN_DEPARTMENT,
+        Role.STEWARD: Relation.ANY,
+    },
+    Action.SAMPLE_LIST: {
+        Role.OPERATOR: Relation.ANY,
+    },
+    Action.RESEARCH_COHORT: {
+        Role.RESEARCHER: Relation.PROJECT_MEMBER,
+    },
+    Action.ORG_MANAGE: {
+        Role.ADMIN: Relation.ANY,
+    },
+    Action.PRINCIPAL_MANAGE: {
+        Role.ADMIN: Relation.ANY,
+    },
+    Action.PROJECT_APPLY: {
+        Role.RESEARCHER: Relation.ANY,
+    },
+    Action.PROJECT_DECIDE: {
+        Role.STEWARD: Relation.ANY,
+    },
+    Action.PROJECT_READ: {
+        Role.STEWARD: Relation.ANY,
+        Role.RESEARCHER: Relation.ANY,
+        Role.AUDITOR: Relation.ANY,
+    },
+    Action.AUDIT_READ_PERSON: {
+        Role.CITIZEN: Relation.SELF,
+        Role.AUDITOR: Relation.ANY,
+    },
+    Action.AUDIT_READ: {
+        Role.AUDITOR: Relation.ANY,
+    },
+    Action.AUDIT_VERIFY: {
+        Role.AUDITOR: Relation.ANY,
+        Role.ADMIN: Relation.ANY,
+    },
+}
+"""Who may do what. A role absent from an action's row is denied."""
+
+REVEALS_CPR: frozenset[Action] = frozenset({Action.PERSON_REIDENTIFY})
+"""Actions whose result contains a CPR number. Operators never get one."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectFacts:
+    """What the service knows about the person an action is about."""
+
+    person: str | None = None
+    """Person pseudonym, or None when the action is not about one person."""
+    requisition_departments: frozenset[str] = field(default_factory=frozenset)
+    """Codes of departments that hold a requisition for the person."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectFacts:
+    """What the service knows about the research project named in the context."""
+
+    code: str
+    """Project code."""
+    approved: bool
+    """Whether the access committee approved it."""
+    expires_at: dt.datetime | None
+    """When approval lapses (UTC), if ever."""
+    members: frozenset[str]
+    """Names of member principals."""
+
+
+def decide_access(
+    ctx: RequestContext,
+    action: Action,
+    subject: SubjectFacts | None = None,
+    project: ProjectFacts | None = None,
+    *,
+    now: dt.datetime | None = None,
+) -> Decision:
+    """Decide whether ``ctx`` may perform ``action`` on ``subject``. Deny by default."""
+    actor = ctx.actor
+    rules = POLICY.get(action, {})
+    relation = rules.get(actor.role)
+    if relation is None:
+        return Decision(False, f"role {actor.role.value} may not {action.value}")
+    if ctx.purpose not in ROLE_PURPOSES[actor.role]:
+        return Decision(
+            False, f"role {actor.role.value} may not act for purpose {ctx.purpose.value}"
+        )
+    if action in REVEALS_CPR and actor.role is Role.OPERATOR:  # defence in depth
+        return Decision(False, "operators never see CPR numbers")
+    if relation is Relation.ANY:
+        return Decision(True, f"role {actor.role.value} may {action.value}")
+    if relation is Relation.SELF:
+        if actor.person_pseudonym is None:
+            return Decision(False, "citizen principal is not bound to a person")
+        if subject is None or subject.person != actor.person_pseudonym:
+            return Decision(False, "a citizen may only access their own data")
+        return Decision(True, "citizen accessing their own data")
+    if relation is Relation.OWN_DEPARTMENT:
+        if subject is None or subject.person is None:
+            return Decision(False, "no subject person given")
+        if actor.org_code not in subject.requisition_departments:
+            return Decision(
+                False, f"no requisition from department {actor.org_code} for this person"
+            )
+        return Decision(True, f"requisition from department {actor.org_code}")
+    # Relation.PROJECT_MEMBER
+    if ctx.project is None:
+        return Decision(False, "research access needs a project (--project CODE)")
+    if project is None or project.code != ctx.project:
+        return Decision(False, f"project {ctx.project} does not exist")
+    if not project.approved:
+        return Decision(False, f"project {project.code} is not approved")
+    moment = now or dt.datetime.now(dt.UTC)
+    if project.expires_at is not None and moment >= project.expires_at:
+        return Decision(False, f"project {project.code} approval expired")
+    if actor.name not in project.members:
+        return Decision(False, f"{actor.name} is not a member of project {project.code}")
+    return Decision(True, f"member of approved project {project.code}")

@@ -1,0 +1,93 @@
+"""Plain domain values shared by every layer: roles, purposes, sexes, origins."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Sex(enum.StrEnum):
+    """Legal sex as carried by the CPR number (odd last digit = male)."""
+
+    MALE = "male"
+    FEMALE = "female"
+
+
+class Role(enum.StrEnum):
+    """What a principal does on the platform. One role per principal."""
+
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    CLINICIAN = "clinician"
+    GENETICIST = "geneticist"
+    RESEARCHER = "researcher"
+    STEWARD = "steward"
+    CITIZEN = "citizen"
+    AUDITOR = "auditor"
+
+
+class Purpose(enum.StrEnum):
+    """Why data is used. Consent and access are decided per purpose."""
+
+    CLINICAL_CARE = "clinical_care"
+    RESEARCH = "research"
+    QUALITY_ASSURANCE = "quality_assurance"
+    CITIZEN_INSIGHT = "citizen_insight"
+    PUBLIC_AGGREGATE = "public_aggregate"
+    ADMINISTRATION = "administration"
+    AUDIT = "audit"
+
+
+CONSENT_PURPOSES: tuple[Purpose, ...] = (
+    Purpose.CLINICAL_CARE,
+    Purpose.RESEARCH,
+    Purpose.QUALITY_ASSURANCE,
+    Purpose.CITIZEN_INSIGHT,
+    Purpose.PUBLIC_AGGREGATE,
+)
+"""The purposes for which a person's consent state is consulted."""
+
+
+class OrgKind(enum.StrEnum):
+    """An organisation is a hospital department or the platform itself."""
+
+    DEPARTMENT = "department"
+    PLATFORM = "platform"
+
+
+class SampleOrigin(enum.StrEnum):
+    """Why a sample was taken; research-origin data follows its project's consent."""
+
+    CLINICAL = "clinical"
+    RESEARCH = "research"
+    VOLUNTARY = "voluntary"
+
+
+PLATFORM_ORG_CODE = "platform"
+"""Code of the organisation that runs the platform, created by ``helgenom init``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated actor: a person or service acting on the platform."""
+
+    name: str
+    """Unique login name."""
+    role: Role
+    """The principal's one role."""
+    org_code: str
+    """Code of the organisation the principal belongs to."""
+    person_pseudonym: str | None = None
+    """For citizens: the pseudonym of the person they are (bound to one CPR)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Who asks, and why. Every service method touching personal data takes one."""
+
+    actor: Principal
+    """The acting principal."""
+    purpose: Purpose
+    """The declared purpose of the request."""
+    project: str | None = None
+    """Research project code, required for the research purpose."""

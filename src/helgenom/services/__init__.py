@@ -1,0 +1,27 @@
+"""Services: the only layer that enforces access, consent and disclosure and writes audit.
+
+Interfaces (CLI, API) import from here only; the domain names they need are
+re-exported below.
+"""
+
+from helgenom.core.consent import ResearchChoice
+from helgenom.core.errors import (
+    ConfigurationError,
+    HelgenomError,
+    InvalidInputError,
+    PermissionDeniedError,
+)
+from helgenom.core.models import Purpose, Role, SampleOrigin
+from helgenom.services.settings import Environment
+
+__all__ = [
+    "ConfigurationError",
+    "Environment",
+    "HelgenomError",
+    "InvalidInputError",
+    "PermissionDeniedError",
+    "Purpose",
+    "ResearchChoice",
+    "Role",
+    "SampleOrigin",
+]

@@ -1,0 +1,165 @@
+"""The access gate: decide, audit, then act. The one choke point for personal data.
+
+Services open ``with gate.access(ctx, action, ...) as grant:`` around every piece of
+work that touches personal data. The gate gathers the facts the policy needs,
+calls the pure policy, and
+
+* when denied, appends a ``deny`` entry in its own transaction and raises
+  :class:`PermissionDeniedError`;
+* when allowed, yields a :class:`Grant` whose connection the service uses; the
+  ``allow`` entry (with every person the service touched) is appended in the same
+  transaction, so data is never read or changed without its audit entry;
+* when the work fails with a helgenom error, rolls it back and appends an
+  ``error`` entry naming the error code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from helgenom.adapters.audit import AuditDraft, SqlAuditLog
+from helgenom.adapters.catalog import Catalog
+from helgenom.adapters.catalog.schema import project_members, projects, requisitions
+from helgenom.core.access import Action, ProjectFacts, SubjectFacts, decide_access
+from helgenom.core.consent import Decision
+from helgenom.core.errors import HelgenomError, PermissionDeniedError
+from helgenom.core.models import RequestContext
+
+
+@dataclass
+class Grant:
+    """Permission to act, with the open transaction and the persons touched."""
+
+    conn: Connection
+    """The transaction to do the work in."""
+    decision: Decision
+    """Why access was allowed."""
+    subjects: set[str] = field(default_factory=set)
+    """Person pseudonyms whose data the work reads or changes (add as you go)."""
+    note: str = ""
+    """Extra, non-personal detail for the audit reason (e.g. counts)."""
+
+
+def requisition_departments(conn: Connection, person: str) -> frozenset[str]:
+    """Codes of departments holding an active requisition for ``person``."""
+    rows = conn.execute(
+        sa.select(requisitions.c.department_code)
+        .where(requisitions.c.person_pseudonym == person)
+        .where(requisitions.c.status != "cancelled")
+        .distinct()
+    ).all()
+    return frozenset(str(r.department_code) for r in rows)
+
+
+def project_facts(conn: Connection, code: str) -> ProjectFacts | None:
+    """The facts about project ``code``, or None when it does not exist."""
+    row = conn.execute(sa.select(projects).where(projects.c.code == code)).first()
+    if row is None:
+        return None
+    members = conn.execute(
+        sa.select(project_members.c.principal_name).where(project_members.c.project_code == code)
+    ).all()
+    return ProjectFacts(
+        code=code,
+        approved=row.status == "approved",
+        expires_at=row.expires_at,
+        members=frozenset(str(m.principal_name) for m in members),
+    )
+
+
+class Gate:
+    """Decides every access, writes its audit entry, and hands out the transaction."""
+
+    def __init__(self, catalog: Catalog, audit_log: SqlAuditLog) -> None:
+        self.catalog = catalog
+        self.audit_log = audit_log
+
+    def _draft(
+        self,
+        ctx: RequestContext,
+        action: Action,
+        resource: str,
+        subjects: set[str],
+        decision: str,
+        reason: str,
+    ) -> AuditDraft:
+        return AuditDraft(
+            actor=ctx.actor.name,
+            role=ctx.actor.role.value,
+            org=ctx.actor.org_code,
+            purpose=ctx.purpose.value,
+            action=action.value,
+            resource=resource,
+            subjects=tuple(sorted(subjects)),
+            decision=decision,
+            reason=reason,
+            project=ctx.project,
+        )
+
+    def record(
+        self,
+        ctx: RequestContext,
+        action: Action,
+        resource: str,
+        *,
+        subjects: set[str] | None = None,
+        decision: str,
+        reason: str,
+    ) -> None:
+        """Append one entry in its own transaction."""
+        with self.catalog.begin() as conn:
+            self.audit_log.append(
+                conn, [self._draft(ctx, action, resource, subjects or set(), decision, reason)]
+            )
+
+    @contextmanager
+    def access(
+        self,
+        ctx: RequestContext,
+        action: Action,
+        *,
+        resource: str,
+        person: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> Iterator[Grant]:
+        """Decide ``action`` for ``ctx`` on ``person``; yield a :class:`Grant` if allowed."""
+        subjects = {person} if person else set()
+        failure: HelgenomError | None = None
+        with self.catalog.begin() as conn:
+            subject = None
+            if person is not None:
+                subject = SubjectFacts(person, requisition_departments(conn, person))
+            project = project_facts(conn, ctx.project) if ctx.project else None
+            decision = decide_access(ctx, action, subject, project, now=now)
+            if decision.allowed:
+                grant = Grant(conn, decision, set(subjects))
+                try:
+                    with conn.begin_nested():
+                        yield grant
+                except HelgenomError as exc:
+                    # The work was rolled back to the savepoint; record the attempt.
+                    failure = exc
+                    reason = f"{decision.reason}; failed with {exc.code}"
+                    self.audit_log.append(
+                        conn, [self._draft(ctx, action, resource, subjects, "error", reason)]
+                    )
+                else:
+                    reason = decision.reason + (f"; {grant.note}" if grant.note else "")
+                    self.audit_log.append(
+                        conn,
+                        [self._draft(ctx, action, resource, grant.subjects, "allow", reason)],
+                    )
+                    return
+        if failure is not None:
+            raise failure
+        self.record(ctx, action, resource, subjects=subjects, decision="deny", reason=decision.reason)
+        raise PermissionDeniedError(
+            f"{ctx.actor.name} (role {ctx.actor.role.value}, {ctx.actor.org_code}) may not "
+            f"{action.value} for purpose {ctx.purpose.value}: {decision.reason}"
+        )

@@ -1,0 +1,428 @@
+"""Identity: persons (the vault), their consent, requisitions and samples."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from helgenom.adapters.catalog.schema import (
+    consent_events,
+    organisations,
+    persons,
+    principals,
+    projects,
+    requisitions,
+    samples,
+)
+from helgenom.adapters.keys import SecretBytes
+from helgenom.adapters.vault import CprCipher
+from helgenom.core.access import Action
+from helgenom.core.consent import (
+    ConsentEvent,
+    ConsentState,
+    ResearchChoice,
+    derive_state,
+)
+from helgenom.core.cpr import Cpr, parse_cpr
+from helgenom.core.errors import ConflictError, InvalidInputError, NotFoundError
+from helgenom.core.models import OrgKind, RequestContext, Role, SampleOrigin, Sex
+from helgenom.core.pseudonyms import person_pseudonym
+from helgenom.services.gate import Gate
+
+_REGION_RE = re.compile(r"^[A-Za-z][A-Za-z0-9 _.-]{0,63}$")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_id(prefix: str) -> str:
+    """A random, non-personal identifier such as ``REQ-7K2M9Q4X``."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    return prefix + "-" + "".join(secrets.choice(alphabet) for _ in range(10))
+
+
+@dataclass(frozen=True, slots=True)
+class PersonView:
+    """What an entitled user sees of a person (no CPR)."""
+
+    pseudonym: str
+    sex: Sex
+    birth_year: int
+    region: str | None
+    requisitions: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """Result of registering a person."""
+
+    pseudonym: str
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentView:
+    """A person's consent: current state and full history."""
+
+    pseudonym: str
+    state: ConsentState
+    history: tuple[ConsentEvent, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRow:
+    """The operator's view of a sample: no CPR, no person pseudonym."""
+
+    sample_id: str
+    origin: SampleOrigin
+    origin_project: str | None
+    requisition_id: str | None
+    department: str | None
+    state: str
+    created_at: dt.datetime
+
+
+class Vault:
+    """CPR <-> person pseudonym. Used by services only, never by interfaces."""
+
+    def __init__(self, pseudonym_key: SecretBytes, cpr_key: SecretBytes) -> None:
+        self._pseudonym_key = pseudonym_key
+        self._cipher = CprCipher(cpr_key)
+
+    def __repr__(self) -> str:
+        return "Vault(<keys redacted>)"
+
+    def pseudonym(self, cpr: Cpr) -> str:
+        """The person pseudonym of ``cpr``."""
+        return person_pseudonym(self._pseudonym_key.reveal(), cpr.digits)
+
+    def exists(self, conn: Connection, pseudonym: str) -> bool:
+        """Whether a person with ``pseudonym`` is registered."""
+        row = conn.execute(
+            sa.select(persons.c.pseudonym).where(persons.c.pseudonym == pseudonym)
+        ).first()
+        return row is not None
+
+    def require(self, conn: Connection, pseudonym: str) -> None:
+        """Raise NotFoundError unless the person is registered."""
+        if not self.exists(conn, pseudonym):
+            raise NotFoundError(
+                "no person is registered with this CPR number; register them first with "
+                "helgenom person register --cpr CPR"
+            )
+
+    def register(self, conn: Connection, cpr: Cpr, region: str | None) -> Registration:
+        """Insert the person if new (idempotent); update the region if one is given."""
+        pseudonym = self.pseudonym(cpr)
+        if self.exists(conn, pseudonym):
+            if region is not None:
+                conn.execute(
+                    persons.update().where(persons.c.pseudonym == pseudonym).values(region=region)
+                )
+            return Registration(pseudonym, created=False)
+        conn.execute(
+            persons.insert().values(
+                pseudonym=pseudonym,
+                cpr_ciphertext=self._cipher.encrypt(cpr.digits, pseudonym),
+                sex=cpr.sex.value,
+                birth_year=cpr.birth_date.year,
+                region=region,
+                created_at=_now(),
+            )
+        )
+        return Registration(pseudonym, created=True)
+
+    def reveal(self, conn: Connection, pseudonym: str) -> Cpr:
+        """Decrypt the CPR of ``pseudonym`` (only after the gate allowed it)."""
+        row = conn.execute(
+            sa.select(persons.c.cpr_ciphertext).where(persons.c.pseudonym == pseudonym)
+        ).first()
+        if row is None:
+            raise NotFoundError(f"no person with pseudonym {pseudonym}")
+        return parse_cpr(self._cipher.decrypt(str(row.cpr_ciphertext), pseudonym))
+
+
+def check_region(region: str | None) -> str | None:
+    """Validate a region name."""
+    if region is None:
+        return None
+    if not _REGION_RE.match(region):
+        raise InvalidInputError(
+            "region must be a short name of letters, digits, spaces or -_. "
+            "(for example Hovedstaden)"
+        )
+    return region
+
+
+def load_consent(conn: Connection, pseudonym: str) -> tuple[ConsentEvent, ...]:
+    """The consent history of ``pseudonym``, oldest first."""
+    rows = conn.execute(
+        sa.select(consent_events)
+        .where(consent_events.c.person_pseudonym == pseudonym)
+        .order_by(consent_events.c.recorded_at, consent_events.c.id)
+    ).all()
+    return tuple(
+        ConsentEvent(
+            recorded_at=r.recorded_at,
+            source=r.source,
+            actor=r.actor,
+            research=None if r.research is None else ResearchChoice(r.research),
+            secondary_findings=r.secondary_findings,
+            recontact=r.recontact,
+        )
+        for r in rows
+    )
+
+
+class PersonService:
+    """Register persons, show them to entitled users, re-identify for clinical care."""
+
+    def __init__(self, gate: Gate, vault: Vault) -> None:
+        self.gate = gate
+        self.vault = vault
+
+    def register(self, ctx: RequestContext, cpr: str, region: str | None = None) -> Registration:
+        """Register a person by CPR (idempotent); returns the pseudonym."""
+        parsed = parse_cpr(cpr)
+        region = check_region(region)
+        pseudonym = self.vault.pseudonym(parsed)
+        with self.gate.access(
+            ctx, Action.PERSON_REGISTER, resource=f"person/{pseudonym}", person=pseudonym
+        ) as grant:
+            result = self.vault.register(grant.conn, parsed, region)
+            grant.note = "new person" if result.created else "already registered"
+            return result
+
+    def show(self, ctx: RequestContext, cpr: str) -> PersonView:
+        """The person's pseudonym, sex, birth year, region and requisitions."""
+        pseudonym = self.vault.pseudonym(parse_cpr(cpr))
+        with self.gate.access(
+            ctx, Action.PERSON_READ, resource=f"person/{pseudonym}", person=pseudonym
+        ) as grant:
+            row = grant.conn.execute(
+                sa.select(persons).where(persons.c.pseudonym == pseudonym)
+            ).first()
+            if row is None:
+                self.vault.require(grant.conn, pseudonym)
+                raise AssertionError("unreachable")
+            reqs = grant.conn.execute(
+                sa.select(requisitions.c.id)
+                .where(requisitions.c.person_pseudonym == pseudonym)
+                .order_by(requisitions.c.created_at)
+            ).all()
+            return PersonView(
+                pseudonym, Sex(row.sex), int(row.birth_year), row.region, tuple(r.id for r in reqs)
+            )
+
+    def reidentify(self, ctx: RequestContext, pseudonym: str) -> str:
+        """The CPR number (``DDMMYY-SSSS``) of a person, for their own care team only."""
+        with self.gate.access(
+            ctx, Action.PERSON_REIDENTIFY, resource=f"person/{pseudonym}", person=pseudonym
+        ) as grant:
+            return self.vault.reveal(grant.conn, pseudonym).formatted()
+
+
+_SOURCE_BY_ROLE = {Role.CITIZEN: "citizen", Role.CLINICIAN: "clinic"}
+
+
+class ConsentService:
+    """Consent choices: append-only history, current state derived at every query."""
+
+    def __init__(self, gate: Gate, vault: Vault) -> None:
+        self.gate = gate
+        self.vault = vault
+
+    def set(
+        self,
+        ctx: RequestContext,
+        cpr: str,
+        *,
+        research: ResearchChoice | None = None,
+        secondary_findings: bool | None = None,
+        recontact: bool | None = None,
+    ) -> ConsentView:
+        """Record a decision; it takes effect on the very next query."""
+        if research is None and secondary_findings is None and recontact is None:
+            raise InvalidInputError(
+                "nothing to record: give --research, --secondary-findings or --recontact"
+            )
+        pseudonym = self.vault.pseudonym(parse_cpr(cpr))
+        with self.gate.access(
+            ctx, Action.CONSENT_WRITE, resource=f"consent/{pseudonym}", person=pseudonym
+        ) as grant:
+            self.vault.require(grant.conn, pseudonym)
+            grant.conn.execute(
+                consent_events.insert().values(
+                    person_pseudonym=pseudonym,
+                    recorded_at=_now(),
+                    source=_SOURCE_BY_ROLE.get(ctx.actor.role, ctx.actor.role.value),
+                    actor=ctx.actor.name,
+                    research=None if research is None else research.value,
+                    secondary_findings=secondary_findings,
+                    recontact=recontact,
+                )
+            )
+            history = load_consent(grant.conn, pseudonym)
+            state = derive_state(history)
+            grant.note = f"consent now v{state.version}"
+            return ConsentView(pseudonym, state, history)
+
+    def show(self, ctx: RequestContext, cpr: str) -> ConsentView:
+        """The current state and the full history."""
+        pseudonym = self.vault.pseudonym(parse_cpr(cpr))
+        with self.gate.access(
+            ctx, Action.CONSENT_READ, resource=f"consent/{pseudonym}", person=pseudonym
+        ) as grant:
+            self.vault.require(grant.conn, pseudonym)
+            history = load_consent(grant.conn, pseudonym)
+            return ConsentView(pseudonym, derive_state(history), history)
+
+
+class RequisitionService:
+    """Orders for sequencing from a hospital department (full FHIR intake comes later)."""
+
+    def __init__(self, gate: Gate, vault: Vault) -> None:
+        self.gate = gate
+        self.vault = vault
+
+    def create(self, ctx: RequestContext, cpr: str, indication: str | None = None) -> str:
+        """Create a requisition from the clinician's own department; registers the person."""
+        parsed = parse_cpr(cpr)
+        pseudonym = self.vault.pseudonym(parsed)
+        requisition_id = new_id("REQ")
+        with self.gate.access(
+            ctx,
+            Action.REQUISITION_CREATE,
+            resource=f"requisition/{requisition_id}",
+            person=pseudonym,
+        ) as grant:
+            org = grant.conn.execute(
+                sa.select(organisations.c.kind).where(organisations.c.code == ctx.actor.org_code)
+            ).first()
+            if org is None or org.kind != OrgKind.DEPARTMENT.value:
+                raise InvalidInputError(
+                    f"{ctx.actor.org_code} is not a hospital department; requisitions come "
+                    "from departments"
+                )
+            self.vault.register(grant.conn, parsed, None)
+            grant.conn.execute(
+                requisitions.insert().values(
+                    id=requisition_id,
+                    person_pseudonym=pseudonym,
+                    department_code=ctx.actor.org_code,
+                    indication=indication,
+                    status="active",
+                    created_at=_now(),
+                    created_by=ctx.actor.name,
+                )
+            )
+        return requisition_id
+
+
+class SampleService:
+    """Samples and their origin (clinical, research project, voluntary)."""
+
+    def __init__(self, gate: Gate, vault: Vault) -> None:
+        self.gate = gate
+        self.vault = vault
+
+    def register(
+        self,
+        ctx: RequestContext,
+        cpr: str,
+        *,
+        origin: SampleOrigin,
+        project: str | None = None,
+        requisition: str | None = None,
+    ) -> str:
+        """Register a sample of a person; returns its id."""
+        pseudonym = self.vault.pseudonym(parse_cpr(cpr))
+        sample_id = new_id("S")
+        with self.gate.access(
+            ctx, Action.SAMPLE_REGISTER, resource=f"sample/{sample_id}", person=pseudonym
+        ) as grant:
+            conn = grant.conn
+            self.vault.require(conn, pseudonym)
+            if origin is SampleOrigin.CLINICAL:
+                if ctx.actor.role is not Role.CLINICIAN or requisition is None:
+                    raise InvalidInputError(
+                        "a clinical sample comes from a clinician with a requisition: "
+                        "give --requisition ID"
+                    )
+                req = conn.execute(
+                    sa.select(requisitions).where(requisitions.c.id == requisition)
+                ).first()
+                if (
+                    req is None
+                    or req.person_pseudonym != pseudonym
+                    or req.department_code != ctx.actor.org_code
+                ):
+                    raise NotFoundError(
+                        f"requisition {requisition} is not one of your department's "
+                        "requisitions for this person"
+                    )
+            elif ctx.actor.role is Role.CLINICIAN:
+                raise InvalidInputError(
+                    f"{origin.value} samples are registered by a data steward, not a clinician"
+                )
+            if origin is SampleOrigin.RESEARCH:
+                if project is None:
+                    raise InvalidInputError("a research-origin sample needs --project CODE")
+                found = conn.execute(
+                    sa.select(projects.c.code).where(projects.c.code == project)
+                ).first()
+                if found is None:
+                    raise NotFoundError(f"project {project} does not exist")
+            elif project is not None:
+                raise InvalidInputError("--project is only for research-origin samples")
+            conn.execute(
+                samples.insert().values(
+                    id=sample_id,
+                    person_pseudonym=pseudonym,
+                    origin=origin.value,
+                    origin_project=project,
+                    requisition_id=requisition,
+                    state="ordered",
+                    created_at=_now(),
+                )
+            )
+        return sample_id
+
+    def status(self, ctx: RequestContext, state: str | None = None) -> list[SampleRow]:
+        """The operator's sample table: no CPR numbers, no person pseudonyms."""
+        with self.gate.access(ctx, Action.SAMPLE_LIST, resource="samples") as grant:
+            query = (
+                sa.select(samples, requisitions.c.department_code)
+                .select_from(samples.outerjoin(requisitions))
+                .order_by(samples.c.created_at)
+            )
+            if state is not None:
+                query = query.where(samples.c.state == state)
+            rows = grant.conn.execute(query).all()
+            grant.note = f"{len(rows)} samples listed"
+            return [
+                SampleRow(
+                    r.id,
+                    SampleOrigin(r.origin),
+                    r.origin_project,
+                    r.requisition_id,
+                    r.department_code,
+                    r.state,
+                    r.created_at,
+                )
+                for r in rows
+            ]
+
+
+def principal_person(conn: Connection, name: str) -> str | None:
+    """The person a citizen principal is bound to."""
+    row = conn.execute(
+        sa.select(principals.c.person_pseudonym).where(principals.c.name == name)
+    ).first()
+    return None if row is None else row.person_pseudonym

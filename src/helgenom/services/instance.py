@@ -1,0 +1,202 @@
+"""Creating an instance (``helgenom init``) and reporting its health (``helgenom status``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from helgenom.adapters.audit import AuditDraft, SqlAuditLog
+from helgenom.adapters.catalog import create_catalog
+from helgenom.adapters.catalog.schema import instance_meta, organisations, principals
+from helgenom.adapters.keys import KeyName, KeyStore
+from helgenom.core.errors import ConflictError, HelgenomError
+from helgenom.core.models import PLATFORM_ORG_CODE, OrgKind, Role
+from helgenom.services.directory import check_name
+from helgenom.services.settings import (
+    Environment,
+    Settings,
+    config_path,
+    dump_config,
+    load_settings,
+    resolve_home,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class InitResult:
+    """What ``helgenom init`` did."""
+
+    home: Path
+    database_url: str
+    keys_created: tuple[str, ...]
+    keys_kept: tuple[str, ...]
+    admin: str
+    migrated_to: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One health check."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+def init_instance(
+    home: Path | str | None,
+    *,
+    database_url: str | None = None,
+    admin: str = "admin",
+    force: bool = False,
+    environment: Environment = Environment.PRODUCTION,
+) -> InitResult:
+    """Create (or with ``force``, repair/upgrade) an instance. Never overwrites a key."""
+    home_path = resolve_home(home)
+    check_name(admin)
+    cfg = config_path(home_path)
+    if cfg.exists() and not force:
+        raise ConflictError(
+            f"{home_path} is already a helgenom instance; use --force to upgrade its catalog "
+            "and add missing keys (existing keys are never overwritten)"
+        )
+    home_path.mkdir(parents=True, exist_ok=True)
+    os.chmod(home_path, 0o700)
+    settings = Settings(home=home_path, environment=environment, database_url=database_url or "")
+    if cfg.exists() and database_url is None:
+        settings = load_settings(home_path)
+    settings.check_default_secrets()
+    keys = KeyStore(settings.resolved_keys_path)
+    kept = tuple(
+        n.value for n in KeyName if keys.path(n).exists()
+    )
+    created = tuple(n.value for n in keys.generate_missing())
+    audit_key = keys.load_symmetric(KeyName.AUDIT)
+    for name in (KeyName.PSEUDONYM, KeyName.CPR):
+        keys.load_symmetric(name)
+    catalog = create_catalog(settings.resolved_database_url)
+    try:
+        catalog.ping()
+        catalog.upgrade()
+        audit_log = SqlAuditLog(catalog, audit_key)
+        now = dt.datetime.now(dt.UTC)
+        with catalog.begin() as conn:
+            audit_log.initialise(conn)
+            meta = {
+                r.key: r.value for r in conn.execute(sa.select(instance_meta)).all()
+            }
+            if "instance_id" not in meta:
+                conn.execute(
+                    instance_meta.insert(),
+                    [
+                        {"key": "instance_id", "value": secrets.token_hex(8)},
+                        {"key": "created_at", "value": now.isoformat()},
+                        {"key": "first_admin", "value": admin},
+                    ],
+                )
+                first_admin = admin
+            else:
+                first_admin = meta.get("first_admin", admin)
+            if conn.execute(
+                sa.select(organisations.c.code).where(organisations.c.code == PLATFORM_ORG_CODE)
+            ).first() is None:
+                conn.execute(
+                    organisations.insert().values(
+                        code=PLATFORM_ORG_CODE,
+                        name="National genome platform",
+                        kind=OrgKind.PLATFORM.value,
+                        created_at=now,
+                    )
+                )
+            if conn.execute(
+                sa.select(principals.c.name).where(principals.c.name == first_admin)
+            ).first() is None:
+                conn.execute(
+                    principals.insert().values(
+                        name=first_admin,
+                        role=Role.ADMIN.value,
+                        org_code=PLATFORM_ORG_CODE,
+                        created_at=now,
+                        created_by="helgenom-init",
+                    )
+                )
+                audit_log.append(
+                    conn,
+                    [
+                        AuditDraft(
+                            actor="helgenom-init",
+                            role=Role.ADMIN.value,
+                            org=PLATFORM_ORG_CODE,
+                            purpose="administration",
+                            action="principal.manage",
+                            resource=f"principal/{first_admin}",
+                            subjects=(),
+                            decision="allow",
+                            reason="first admin created by helgenom init",
+                        )
+                    ],
+                )
+        revision = catalog.current_revision()
+    finally:
+        catalog.dispose()
+    _write_config(cfg, dump_config(settings))
+    return InitResult(
+        home_path,
+        catalog.url_for_display,
+        created,
+        tuple(k for k in kept if k not in created),
+        first_admin,
+        revision,
+    )
+
+
+def _write_config(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def instance_status(home: Path | str | None) -> list[Check]:
+    """Health of the instance: config, keys, catalog reachable, migrations current, audit head."""
+    checks: list[Check] = []
+    try:
+        settings = load_settings(home)
+    except HelgenomError as exc:
+        return [Check("config", False, str(exc))]
+    checks.append(
+        Check("config", True, f"{config_path(settings.home)} ({settings.environment.value})")
+    )
+    try:
+        settings.check_default_secrets()
+        checks.append(Check("secrets", True, "no default secrets"))
+    except HelgenomError as exc:
+        checks.append(Check("secrets", False, str(exc)))
+    for key in KeyStore(settings.resolved_keys_path).check():
+        checks.append(Check(f"key {key.name}", key.ok, key.detail))
+    catalog = create_catalog(settings.resolved_database_url)
+    try:
+        catalog.ping()
+        checks.append(Check("catalog", True, f"reachable: {catalog.url_for_display}"))
+        current, head = catalog.current_revision(), catalog.head_revision()
+        checks.append(
+            Check(
+                "migrations",
+                current == head,
+                f"at {current}" if current == head else
+                f"at {current or 'none'}, needs {head}: run helgenom init --force",
+            )
+        )
+    except HelgenomError as exc:
+        checks.append(Check("catalog", False, str(exc)))
+    finally:
+        catalog.dispose()
+    return checks

@@ -1,0 +1,134 @@
+"""Building the services of an instance from its settings (no import-time singletons)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from helgenom.adapters.audit import SqlAuditLog
+from helgenom.adapters.catalog import Catalog, create_catalog
+from helgenom.adapters.keys import KeyName, KeyStore
+from helgenom.core.access import DEFAULT_PURPOSE, ROLE_PURPOSES
+from helgenom.core.errors import ConfigurationError, InvalidInputError, PermissionDeniedError
+from helgenom.core.models import Principal, Purpose, RequestContext
+from helgenom.services.audit import AuditService
+from helgenom.services.directory import DirectoryService
+from helgenom.services.gate import Gate
+from helgenom.services.identity import (
+    ConsentService,
+    PersonService,
+    RequisitionService,
+    SampleService,
+    Vault,
+)
+from helgenom.services.research import ResearchService
+from helgenom.services.settings import Settings, load_settings
+
+
+@dataclass
+class Platform:
+    """All services of one open instance."""
+
+    settings: Settings
+    catalog: Catalog
+    keys: KeyStore
+    gate: Gate
+    directory: DirectoryService
+    persons: PersonService
+    consent: ConsentService
+    requisitions: RequisitionService
+    samples: SampleService
+    research: ResearchService
+    audit: AuditService
+
+    def context(
+        self,
+        actor: str | None = None,
+        *,
+        purpose: str | Purpose | None = None,
+        project: str | None = None,
+    ) -> RequestContext:
+        """A request context for principal ``actor`` (default: settings.user, else first admin)."""
+        name = actor or self.settings.user or self.directory.first_admin()
+        principal = self.directory.principal(name)
+        return make_context(principal, purpose=purpose, project=project)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.catalog.dispose()
+
+    def __enter__(self) -> Platform:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def make_context(
+    principal: Principal, *, purpose: str | Purpose | None = None, project: str | None = None
+) -> RequestContext:
+    """Build a context; the purpose defaults to the role's usual one."""
+    if purpose is None:
+        chosen = DEFAULT_PURPOSE[principal.role]
+    else:
+        try:
+            chosen = Purpose(purpose)
+        except ValueError:
+            names = ", ".join(p.value for p in Purpose)
+            raise InvalidInputError(f"unknown purpose {purpose!r}: choose one of {names}") from None
+    if chosen not in ROLE_PURPOSES[principal.role]:
+        allowed = ", ".join(sorted(p.value for p in ROLE_PURPOSES[principal.role]))
+        raise PermissionDeniedError(
+            f"a {principal.role.value} may not act for purpose {chosen.value} (allowed: {allowed})"
+        )
+    return RequestContext(principal, chosen, project)
+
+
+def open_platform(home: str | None = None, *, settings: Settings | None = None) -> Platform:
+    """Open the instance at ``home`` (or ``HELGENOM_HOME``), checking keys and catalog.
+
+    Raises
+    ------
+    ConfigurationError
+        No instance, unsafe key files, default secrets, or an outdated catalog.
+    IntegrityError
+        A corrupt key file.
+    StorageUnavailableError
+        The catalog database cannot be reached.
+    """
+    settings = settings or load_settings(home)
+    settings.check_default_secrets()
+    keys = KeyStore(settings.resolved_keys_path)
+    pseudonym_key = keys.load_symmetric(KeyName.PSEUDONYM)
+    audit_key = keys.load_symmetric(KeyName.AUDIT)
+    cpr_key = keys.load_symmetric(KeyName.CPR)
+    keys.load_token_signing_pem()
+    keys.load_crypt4gh_secret()
+    catalog = create_catalog(settings.resolved_database_url)
+    try:
+        catalog.ping()
+        current, head = catalog.current_revision(), catalog.head_revision()
+        if current != head:
+            raise ConfigurationError(
+                f"the catalog is at schema revision {current or 'none'} but this helgenom needs "
+                f"{head}: upgrade it with helgenom init --home {settings.home} --force "
+                "(keys are kept)"
+            )
+    except BaseException:
+        catalog.dispose()
+        raise
+    audit_log = SqlAuditLog(catalog, audit_key)
+    gate = Gate(catalog, audit_log)
+    vault = Vault(pseudonym_key, cpr_key)
+    return Platform(
+        settings=settings,
+        catalog=catalog,
+        keys=keys,
+        gate=gate,
+        directory=DirectoryService(catalog, gate, vault),
+        persons=PersonService(gate, vault),
+        consent=ConsentService(gate, vault),
+        requisitions=RequisitionService(gate, vault),
+        samples=SampleService(gate, vault),
+        research=ResearchService(gate, pseudonym_key),
+        audit=AuditService(gate, audit_log, vault),
+    )

@@ -1,0 +1,165 @@
+"""Settings from ``HELGENOM_*`` environment variables and the instance's config file.
+
+Precedence, highest first: environment variables, then ``HELGENOM_HOME/helgenom.toml``,
+then defaults. Nothing is read at import time: call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from helgenom.core.errors import ConfigurationError
+
+CONFIG_FILE_NAME = "helgenom.toml"
+CONFIG_FORMAT_VERSION = 1
+
+DEFAULT_PASSWORDS = frozenset(
+    {"postgres", "password", "changeme", "change-me", "secret", "admin", "helgenom", "test"}
+)
+"""Database passwords a production instance refuses."""
+
+
+class Environment(enum.StrEnum):
+    """Development instances relax the checks on default secrets; production does not."""
+
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    """The settings of one helgenom instance."""
+
+    model_config = SettingsConfigDict(env_prefix="HELGENOM_", extra="ignore")
+
+    home: Path
+    """The instance folder (``HELGENOM_HOME``)."""
+    environment: Environment = Environment.PRODUCTION
+    """``production`` (default) or ``development``."""
+    database_url: str = ""
+    """Catalog database URL; default ``sqlite:///HOME/catalog.db``."""
+    keys_path: Path | None = Field(default=None)
+    """Folder of key files; default ``HOME/keys``."""
+    user: str | None = None
+    """Acting principal on the embedded profile (``HELGENOM_USER``)."""
+    format_version: int = CONFIG_FORMAT_VERSION
+    """Version of the config file format."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment variables override the config file, which is passed as init values.
+        return (env_settings, init_settings)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The catalog URL, with the embedded default filled in."""
+        return self.database_url or f"sqlite:///{self.home / 'catalog.db'}"
+
+    @property
+    def resolved_keys_path(self) -> Path:
+        """The keys folder."""
+        return self.keys_path or self.home / "keys"
+
+    def check_default_secrets(self) -> None:
+        """Refuse default secrets outside development."""
+        if self.environment is Environment.DEVELOPMENT:
+            return
+        password = urlsplit(self.resolved_database_url).password
+        if password is not None and unquote(password).lower() in DEFAULT_PASSWORDS:
+            raise ConfigurationError(
+                "the database URL uses a well-known default password; a production instance "
+                "refuses to start with it: set a strong password (or use certificate/peer "
+                "authentication) and update database_url, or set environment = \"development\" "
+                "for a throwaway instance"
+            )
+
+
+def config_path(home: Path) -> Path:
+    """The config file of the instance at ``home``."""
+    return home / CONFIG_FILE_NAME
+
+
+def read_config_file(home: Path) -> dict[str, Any]:
+    """Read ``home/helgenom.toml``; raises ConfigurationError when absent or invalid."""
+    path = config_path(home)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"no helgenom instance at {home}: {path.name} is missing; create one with "
+            f"helgenom init --home {home}, or point HELGENOM_HOME at an existing instance"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"config file {path} is not valid TOML: {exc}") from None
+    version = data.get("format_version")
+    if version != CONFIG_FORMAT_VERSION:
+        raise ConfigurationError(
+            f"config file {path} has format_version {version!r}; this helgenom reads "
+            f"version {CONFIG_FORMAT_VERSION}"
+        )
+    return data
+
+
+def resolve_home(home: Path | str | None) -> Path:
+    """The instance folder: the argument, else ``HELGENOM_HOME``."""
+    if home is None:
+        env = os.environ.get("HELGENOM_HOME")
+        if not env:
+            raise ConfigurationError(
+                "no instance selected: pass --home DIR or set HELGENOM_HOME "
+                "(create an instance with helgenom init --home DIR)"
+            )
+        home = env
+    return Path(home).expanduser().resolve()
+
+
+def load_settings(home: Path | str | None = None) -> Settings:
+    """Load the settings of the instance at ``home`` (or ``HELGENOM_HOME``)."""
+    home_path = resolve_home(home)
+    data = read_config_file(home_path)
+    data["home"] = home_path
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings for instance {home_path}: {problems}") from None
+    # The selected home wins over HELGENOM_HOME; relative key paths are relative to it.
+    keys = settings.keys_path
+    if keys is not None and not keys.is_absolute():
+        keys = home_path / keys
+    return settings.model_copy(update={"home": home_path, "keys_path": keys})
+
+
+def dump_config(settings: Settings) -> str:
+    """The TOML text of the config file for ``settings``."""
+    lines = [
+        "# helgenom instance configuration. Environment variables HELGENOM_* override it.",
+        f"format_version = {CONFIG_FORMAT_VERSION}",
+        f'environment = "{settings.environment.value}"',
+    ]
+    if settings.database_url:
+        lines.append(f"database_url = {_toml_string(settings.database_url)}")
+    if settings.keys_path is not None:
+        lines.append(f"keys_path = {_toml_string(str(settings.keys_path))}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
