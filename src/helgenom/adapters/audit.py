@@ -69,7 +69,10 @@ class SqlAuditLog:
         if exists is None:
             conn.execute(
                 audit_head.insert().values(
-                    id=1, seq=0, hash=GENESIS_HASH, mac=head_mac(self._key.reveal(), 0, GENESIS_HASH)
+                    id=1,
+                    seq=0,
+                    hash=GENESIS_HASH,
+                    mac=head_mac(self._key.reveal(), 0, GENESIS_HASH),
                 )
             )
 
@@ -168,7 +171,9 @@ class SqlAuditLog:
         last = 0
         while True:
             rows = conn.execute(
-                sa.select(audit_log).where(audit_log.c.seq > last).order_by(audit_log.c.seq)
+                sa.select(audit_log)
+                .where(audit_log.c.seq > last)
+                .order_by(audit_log.c.seq)
                 .limit(batch)
             ).all()
             if not rows:
@@ -187,11 +192,16 @@ class SqlAuditLog:
                 audit_head.c.id == 1
             )
         ).first()
-        head = None if head_row is None else (int(head_row.seq), str(head_row.hash), str(head_row.mac))
+        head = (
+            None if head_row is None else (int(head_row.seq), str(head_row.hash), str(head_row.mac))
+        )
         result = verify_chain(self._key.reveal(), self.iter_records(conn), head=head)
         if result.ok and head is None:
             return ChainVerification(
-                False, result.count, result.count + 1, "chain head record is missing",
+                False,
+                result.count,
+                result.count + 1,
+                "chain head record is missing",
                 result.head_hash,
             )
         return result

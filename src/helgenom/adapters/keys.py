@@ -33,8 +33,8 @@ class KeyName(enum.StrEnum):
     PSEUDONYM = "pseudonym.key"
     AUDIT = "audit.key"
     CPR = "cpr-encryption.key"
-    TOKEN_SIGNING = "token-signing.pem"
-    CRYPT4GH_SECRET = "platform.c4gh.sec"
+    TOKEN_SIGNING = "token-signing.pem"  # noqa: S105 - a file name, not a secret
+    CRYPT4GH_SECRET = "platform.c4gh.sec"  # noqa: S105 - a file name, not a secret
     CRYPT4GH_PUBLIC = "platform.c4gh.pub"
 
 
@@ -107,7 +107,8 @@ class KeyStore:
         made: list[KeyName] = []
         for name in SYMMETRIC_KEYS:
             if not self.path(name).exists():
-                text = f"{_MAGIC} {name.value}\n{base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()}\n"
+                encoded = base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
+                text = f"{_MAGIC} {name.value}\n{encoded}\n"
                 _write_private(self.path(name), text.encode("ascii"))
                 made.append(name)
         if not self.path(KeyName.TOKEN_SIGNING).exists():

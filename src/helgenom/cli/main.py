@@ -34,7 +34,7 @@ err = Console(stderr=True, highlight=False)
 class HelgenomGroup(TyperGroup):
     """Turns every HelgenomError into a one-line message and its exit code (no traceback)."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except HelgenomError as exc:
@@ -190,7 +190,10 @@ def _render_demo(report: DemoReport) -> None:
         steps.add_column(column, overflow="fold")
     for s in report.steps:
         steps.add_row(
-            s.actor, s.role, s.what, "[green]allowed[/]" if s.allowed else "[red]denied[/]",
+            s.actor,
+            s.role,
+            s.what,
+            "[green]allowed[/]" if s.allowed else "[red]denied[/]",
             s.result,
         )
     out.print(steps)
@@ -199,8 +202,12 @@ def _render_demo(report: DemoReport) -> None:
         log.add_column(column)
     for line in report.access_log:
         log.add_row(
-            line.occurred_at[:19].replace("T", " "), line.role, line.organisation,
-            line.purpose, line.action, line.decision,
+            line.occurred_at[:19].replace("T", " "),
+            line.role,
+            line.organisation,
+            line.purpose,
+            line.action,
+            line.decision,
         )
     out.print(log)
     v = report.verification
@@ -219,7 +226,9 @@ def _render_demo(report: DemoReport) -> None:
 
 # ----------------------------------------------------------------------------- org / user
 
-org_app = typer.Typer(cls=TyperGroup, help="Organisations: hospital departments.", no_args_is_help=True)
+org_app = typer.Typer(
+    cls=TyperGroup, help="Organisations: hospital departments.", no_args_is_help=True
+)
 user_app = typer.Typer(help="Users (principals) and their roles.", no_args_is_help=True)
 app.add_typer(org_app, name="org")
 app.add_typer(user_app, name="user")
@@ -286,7 +295,9 @@ def user_list(ctx: typer.Context) -> None:
 # ----------------------------------------------------------------------------- person / consent
 
 person_app = typer.Typer(help="Persons: registration and the identity vault.", no_args_is_help=True)
-consent_app = typer.Typer(help="Consent choices: research opt-out, findings, recontact.", no_args_is_help=True)
+consent_app = typer.Typer(
+    help="Consent choices: research opt-out, findings, recontact.", no_args_is_help=True
+)
 app.add_typer(person_app, name="person")
 app.add_typer(consent_app, name="consent")
 
@@ -355,7 +366,9 @@ def consent_set(
         try:
             choice = ResearchChoice(research)
         except ValueError:
-            raise InvalidInputError(f"--research takes allow or opt-out, not {research!r}") from None
+            raise InvalidInputError(
+                f"--research takes allow or opt-out, not {research!r}"
+            ) from None
     view = state.platform().consent.set(
         state.context(),
         cpr,
@@ -382,11 +395,20 @@ def _render_consent(view: Any, *, history: bool) -> None:
     table.add_row("version", str(s.version))
     out.print(table)
     if history:
-        hist = Table("recorded (UTC)", "source", "by", "research", "secondary", "recontact",
-                     title="History (append-only)")
+        hist = Table(
+            "recorded (UTC)",
+            "source",
+            "by",
+            "research",
+            "secondary",
+            "recontact",
+            title="History (append-only)",
+        )
         for e in view.history:
             hist.add_row(
-                e.recorded_at.strftime("%Y-%m-%d %H:%M:%S"), e.source, e.actor,
+                e.recorded_at.strftime("%Y-%m-%d %H:%M:%S"),
+                e.source,
+                e.actor,
                 e.research.value if e.research else "",
                 "" if e.secondary_findings is None else ("yes" if e.secondary_findings else "no"),
                 "" if e.recontact is None else ("yes" if e.recontact else "no"),
@@ -396,7 +418,9 @@ def _render_consent(view: Any, *, history: bool) -> None:
 
 # ----------------------------------------------------------------------------- requisition / sample
 
-requisition_app = typer.Typer(help="Sequencing orders from hospital departments.", no_args_is_help=True)
+requisition_app = typer.Typer(
+    help="Sequencing orders from hospital departments.", no_args_is_help=True
+)
 sample_app = typer.Typer(help="Samples and their origin.", no_args_is_help=True)
 app.add_typer(requisition_app, name="requisition")
 app.add_typer(sample_app, name="sample")
@@ -443,11 +467,26 @@ def sample_status(
     """The operator's sample table (no CPR numbers)."""
     state = _state(ctx)
     rows = state.platform().samples.status(state.context(), state_filter)
-    table = Table("sample", "origin", "project", "requisition", "department", "state", "created",
-                  title="Samples")
+    table = Table(
+        "sample",
+        "origin",
+        "project",
+        "requisition",
+        "department",
+        "state",
+        "created",
+        title="Samples",
+    )
     for r in rows:
-        table.add_row(r.sample_id, r.origin.value, r.origin_project or "", r.requisition_id or "",
-                      r.department or "", r.state, r.created_at.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(
+            r.sample_id,
+            r.origin.value,
+            r.origin_project or "",
+            r.requisition_id or "",
+            r.department or "",
+            r.state,
+            r.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
     out.print(table)
 
 
@@ -511,9 +550,14 @@ def project_list(ctx: typer.Context) -> None:
     """List projects."""
     state = _state(ctx)
     table = Table("code", "title", "status", "expires", "members", title="Projects")
-    for p in state.platform().research.list(state.context()):
-        table.add_row(p.code, p.title, p.status,
-                      p.expires_at.date().isoformat() if p.expires_at else "", ", ".join(p.members))
+    for p in state.platform().research.list_projects(state.context()):
+        table.add_row(
+            p.code,
+            p.title,
+            p.status,
+            p.expires_at.date().isoformat() if p.expires_at else "",
+            ", ".join(p.members),
+        )
     out.print(table)
 
 
@@ -528,9 +572,17 @@ def project_cohort(
     members = state.platform().research.cohort(state.context(project=code))
     if as_json:
         for m in members:
-            sys.stdout.write(json.dumps({
-                "sample_person": m.project_pseudonym, "sex": m.sex.value,
-                "birth_year": m.birth_year, "origin": m.origin.value}) + "\n")
+            sys.stdout.write(
+                json.dumps(
+                    {
+                        "sample_person": m.project_pseudonym,
+                        "sex": m.sex.value,
+                        "birth_year": m.birth_year,
+                        "origin": m.origin.value,
+                    }
+                )
+                + "\n"
+            )
         return
     table = Table("project pseudonym", "sex", "birth year", "origin", title=f"Cohort of {code}")
     for m in members:
@@ -564,8 +616,13 @@ def audit_verify(ctx: typer.Context) -> None:
 def audit_show(
     ctx: typer.Context,
     person: Annotated[
-        str, typer.Option("--person", prompt="CPR number", hide_input=True,
-                          help="CPR number of the person (the citizen themself, or an auditor).")
+        str,
+        typer.Option(
+            "--person",
+            prompt="CPR number",
+            hide_input=True,
+            help="CPR number of the person (the citizen themself, or an auditor).",
+        ),
     ],
 ) -> None:
     """Who used this person's data: role, organisation, when, for what purpose."""
@@ -576,8 +633,14 @@ def audit_show(
         table.add_column(column)
     for line in lines:
         who = line.role + (f" ({line.actor})" if line.actor else "")
-        table.add_row(line.occurred_at[:19].replace("T", " "), who, line.organisation,
-                      line.purpose, line.action, line.decision)
+        table.add_row(
+            line.occurred_at[:19].replace("T", " "),
+            who,
+            line.organisation,
+            line.purpose,
+            line.action,
+            line.decision,
+        )
     out.print(table)
 
 
@@ -588,11 +651,32 @@ def audit_log_cmd(
 ) -> None:
     """The newest audit entries (auditor)."""
     state = _state(ctx)
-    table = Table("seq", "when (UTC)", "actor", "role", "org", "purpose", "action", "resource",
-                  "decision", "reason", title="Audit log")
+    table = Table(
+        "seq",
+        "when (UTC)",
+        "actor",
+        "role",
+        "org",
+        "purpose",
+        "action",
+        "resource",
+        "decision",
+        "reason",
+        title="Audit log",
+    )
     for e in state.platform().audit.log(state.context(), limit=limit):
-        table.add_row(str(e.seq), e.occurred_at[:19].replace("T", " "), e.actor, e.role, e.org,
-                      e.purpose, e.action, e.resource, e.decision, e.reason)
+        table.add_row(
+            str(e.seq),
+            e.occurred_at[:19].replace("T", " "),
+            e.actor,
+            e.role,
+            e.org,
+            e.purpose,
+            e.action,
+            e.resource,
+            e.decision,
+            e.reason,
+        )
     out.print(table)
 
 

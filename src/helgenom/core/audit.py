@@ -64,12 +64,16 @@ class AuditEntry:
 
 def chain_hash(key: bytes, entry: AuditEntry, previous_hash: str) -> str:
     """Return the chained MAC of ``entry`` after ``previous_hash`` (hex)."""
-    return hmac.new(key, entry.canonical() + previous_hash.encode("ascii"), hashlib.sha256).hexdigest()
+    return hmac.new(
+        key, entry.canonical() + previous_hash.encode("ascii"), hashlib.sha256
+    ).hexdigest()
 
 
 def head_mac(key: bytes, seq: int, head_hash: str) -> str:
     """MAC over the chain head, so the tail cannot be cut off unnoticed."""
-    message = b"helgenom/audit-head/v1\x00" + str(seq).encode("ascii") + b"\x00" + head_hash.encode()
+    message = (
+        b"helgenom/audit-head/v1\x00" + str(seq).encode("ascii") + b"\x00" + head_hash.encode()
+    )
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
@@ -119,7 +123,11 @@ def verify_chain(
         if seq != expected_seq:
             what = "missing" if seq > expected_seq else "duplicated or reordered"
             return ChainVerification(
-                False, count, expected_seq, f"entry {expected_seq} is {what} (found {seq})", previous
+                False,
+                count,
+                expected_seq,
+                f"entry {expected_seq} is {what} (found {seq})",
+                previous,
             )
         if not hmac.compare_digest(record.previous_hash, previous):
             return ChainVerification(

@@ -66,11 +66,13 @@ def run_demo(
     init_instance(home, environment=Environment.DEVELOPMENT)
     report = DemoReport(home)
     with open_platform(str(home)) as p:
-        _scenario(p, report, random.Random(seed), say)
+        _scenario(p, report, random.Random(seed), say)  # noqa: S311 - synthetic test data
     return report
 
 
-def _scenario(p: Platform, report: DemoReport, rng: random.Random, say: Callable[[str], None]) -> None:
+def _scenario(
+    p: Platform, report: DemoReport, rng: random.Random, say: Callable[[str], None]
+) -> None:
     admin = p.context()
     say("adding hospital departments and users")
     p.directory.add_org(admin, "RH-KG", "Rigshospitalet, Klinisk Genetisk Afdeling")
@@ -95,7 +97,9 @@ def _scenario(p: Platform, report: DemoReport, rng: random.Random, say: Callable
     p.directory.add_user(admin, "citizen.bo", Role.CITIZEN, None, cpr=bo)
     for i, cpr in enumerate(cprs):
         clinician = p.context("dr.hansen" if i < 4 else "dr.nielsen")
-        requisition = p.requisitions.create(clinician, cpr, indication="R59 hereditary cardiomyopathy")
+        requisition = p.requisitions.create(
+            clinician, cpr, indication="R59 hereditary cardiomyopathy"
+        )
         p.samples.register(clinician, cpr, origin=SampleOrigin.CLINICAL, requisition=requisition)
 
     say("approving a research project")
@@ -124,45 +128,58 @@ def _scenario(p: Platform, report: DemoReport, rng: random.Random, say: Callable
     pseud_anna = p.persons.show(p.context("dr.hansen"), anna).pseudonym
 
     attempt(
-        "dr.hansen", "read consent of own patient",
+        "dr.hansen",
+        "read consent of own patient",
         lambda: _consent_summary(p, p.context("dr.hansen"), anna),
     )
     attempt(
-        "gen.larsen", "re-identify own department's patient",
-        lambda: "CPR shown to the care team (hidden here)"
-        if p.persons.reidentify(p.context("gen.larsen"), pseud_anna) else "",
+        "gen.larsen",
+        "re-identify own department's patient",
+        lambda: (
+            "CPR shown to the care team (hidden here)"
+            if p.persons.reidentify(p.context("gen.larsen"), pseud_anna)
+            else ""
+        ),
     )
     attempt(
-        "dr.nielsen", "read consent of another department's patient",
+        "dr.nielsen",
+        "read consent of another department's patient",
         lambda: _consent_summary(p, p.context("dr.nielsen"), anna),
     )
     attempt(
-        "op.jensen", "re-identify a patient (CPR)",
+        "op.jensen",
+        "re-identify a patient (CPR)",
         lambda: p.persons.reidentify(p.context("op.jensen"), pseud_anna),
     )
     attempt(
-        "op.jensen", "sample status table",
+        "op.jensen",
+        "sample status table",
         lambda: f"{len(p.samples.status(p.context('op.jensen')))} samples, no CPR shown",
     )
     report.cohort_after = len(p.research.cohort(project_ctx))
     attempt(
-        "res.olsen", "cohort for GENE-HEART-01",
+        "res.olsen",
+        "cohort for GENE-HEART-01",
         lambda: f"{report.cohort_after} persons (was {report.cohort_before} before the opt-out)",
     )
     attempt(
-        "res.holm", "cohort for GENE-HEART-01 (not a member)",
+        "res.holm",
+        "cohort for GENE-HEART-01 (not a member)",
         lambda: str(len(p.research.cohort(p.context("res.holm", project="GENE-HEART-01")))),
     )
     attempt(
-        "citizen.bo", "read another citizen's access log",
+        "citizen.bo",
+        "read another citizen's access log",
         lambda: str(len(p.audit.person_log(p.context("citizen.bo"), anna))),
     )
     attempt(
-        "citizen.anna", "change own consent",
+        "citizen.anna",
+        "change own consent",
         lambda: _consent_summary(p, anna_ctx, anna, secondary=False),
     )
     attempt(
-        "auditor.dahl", "read the audit log",
+        "auditor.dahl",
+        "read the audit log",
         lambda: f"{len(p.audit.log(p.context('auditor.dahl'), limit=1000))} entries",
     )
 

@@ -197,7 +197,8 @@ class DirectoryService:
         with self.gate.access(ctx, Action.PRINCIPAL_MANAGE, resource="principals") as grant:
             rows = grant.conn.execute(sa.select(principals).order_by(principals.c.name)).all()
         return [
-            PrincipalRow(r.name, Role(r.role), r.org_code, r.person_pseudonym is not None,
-                         r.created_at)
+            PrincipalRow(
+                r.name, Role(r.role), r.org_code, r.person_pseudonym is not None, r.created_at
+            )
             for r in rows
         ]

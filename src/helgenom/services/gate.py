@@ -158,7 +158,9 @@ class Gate:
                     return
         if failure is not None:
             raise failure
-        self.record(ctx, action, resource, subjects=subjects, decision="deny", reason=decision.reason)
+        self.record(
+            ctx, action, resource, subjects=subjects, decision="deny", reason=decision.reason
+        )
         raise PermissionDeniedError(
             f"{ctx.actor.name} (role {ctx.actor.role.value}, {ctx.actor.org_code}) may not "
             f"{action.value} for purpose {ctx.purpose.value}: {decision.reason}"

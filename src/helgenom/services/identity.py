@@ -29,7 +29,7 @@ from helgenom.core.consent import (
     derive_state,
 )
 from helgenom.core.cpr import Cpr, parse_cpr
-from helgenom.core.errors import ConflictError, InvalidInputError, NotFoundError
+from helgenom.core.errors import InvalidInputError, NotFoundError
 from helgenom.core.models import OrgKind, RequestContext, Role, SampleOrigin, Sex
 from helgenom.core.pseudonyms import person_pseudonym
 from helgenom.services.gate import Gate

@@ -72,9 +72,7 @@ def init_instance(
         settings = load_settings(home_path)
     settings.check_default_secrets()
     keys = KeyStore(settings.resolved_keys_path)
-    kept = tuple(
-        n.value for n in KeyName if keys.path(n).exists()
-    )
+    kept = tuple(n.value for n in KeyName if keys.path(n).exists())
     created = tuple(n.value for n in keys.generate_missing())
     audit_key = keys.load_symmetric(KeyName.AUDIT)
     for name in (KeyName.PSEUDONYM, KeyName.CPR):
@@ -87,9 +85,7 @@ def init_instance(
         now = dt.datetime.now(dt.UTC)
         with catalog.begin() as conn:
             audit_log.initialise(conn)
-            meta = {
-                r.key: r.value for r in conn.execute(sa.select(instance_meta)).all()
-            }
+            meta = {r.key: r.value for r in conn.execute(sa.select(instance_meta)).all()}
             if "instance_id" not in meta:
                 conn.execute(
                     instance_meta.insert(),
@@ -102,9 +98,12 @@ def init_instance(
                 first_admin = admin
             else:
                 first_admin = meta.get("first_admin", admin)
-            if conn.execute(
-                sa.select(organisations.c.code).where(organisations.c.code == PLATFORM_ORG_CODE)
-            ).first() is None:
+            if (
+                conn.execute(
+                    sa.select(organisations.c.code).where(organisations.c.code == PLATFORM_ORG_CODE)
+                ).first()
+                is None
+            ):
                 conn.execute(
                     organisations.insert().values(
                         code=PLATFORM_ORG_CODE,
@@ -113,9 +112,12 @@ def init_instance(
                         created_at=now,
                     )
                 )
-            if conn.execute(
-                sa.select(principals.c.name).where(principals.c.name == first_admin)
-            ).first() is None:
+            if (
+                conn.execute(
+                    sa.select(principals.c.name).where(principals.c.name == first_admin)
+                ).first()
+                is None
+            ):
                 conn.execute(
                     principals.insert().values(
                         name=first_admin,
@@ -191,8 +193,9 @@ def instance_status(home: Path | str | None) -> list[Check]:
             Check(
                 "migrations",
                 current == head,
-                f"at {current}" if current == head else
-                f"at {current or 'none'}, needs {head}: run helgenom init --force",
+                f"at {current}"
+                if current == head
+                else f"at {current or 'none'}, needs {head}: run helgenom init --force",
             )
         )
     except HelgenomError as exc:

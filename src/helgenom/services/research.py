@@ -130,24 +130,30 @@ class ResearchService:
     def add_member(self, ctx: RequestContext, code: str, name: str) -> Project:
         """Add a researcher to a project (steward)."""
         with self.gate.access(ctx, Action.PROJECT_DECIDE, resource=f"project/{code}") as grant:
-            if grant.conn.execute(
-                sa.select(projects.c.code).where(projects.c.code == code)
-            ).first() is None:
+            if (
+                grant.conn.execute(
+                    sa.select(projects.c.code).where(projects.c.code == code)
+                ).first()
+                is None
+            ):
                 raise NotFoundError(f"project {code} does not exist")
             member = load_principal(grant.conn, name)
             if member.role is not Role.RESEARCHER:
                 raise InvalidInputError(f"{name} is a {member.role.value}, not a researcher")
-            if grant.conn.execute(
-                sa.select(project_members.c.principal_name)
-                .where(project_members.c.project_code == code)
-                .where(project_members.c.principal_name == name)
-            ).first() is None:
+            if (
+                grant.conn.execute(
+                    sa.select(project_members.c.principal_name)
+                    .where(project_members.c.project_code == code)
+                    .where(project_members.c.principal_name == name)
+                ).first()
+                is None
+            ):
                 grant.conn.execute(
                     project_members.insert().values(project_code=code, principal_name=name)
                 )
             return _load_project(grant.conn, code)
 
-    def list(self, ctx: RequestContext, code: str | None = None) -> list[Project]:
+    def list_projects(self, ctx: RequestContext, code: str | None = None) -> list[Project]:
         """Projects and their members."""
         with self.gate.access(ctx, Action.PROJECT_READ, resource="projects") as grant:
             query = sa.select(projects).order_by(projects.c.code)
@@ -159,8 +165,14 @@ class ResearchService:
         for m in members:
             by_project.setdefault(m.project_code, []).append(m.principal_name)
         return [
-            Project(r.code, r.title, r.status, r.applicant, r.expires_at,
-                    tuple(sorted(by_project.get(r.code, []))))
+            Project(
+                r.code,
+                r.title,
+                r.status,
+                r.applicant,
+                r.expires_at,
+                tuple(sorted(by_project.get(r.code, []))),
+            )
             for r in rows
         ]
 

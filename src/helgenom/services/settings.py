@@ -83,7 +83,7 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 "the database URL uses a well-known default password; a production instance "
                 "refuses to start with it: set a strong password (or use certificate/peer "
-                "authentication) and update database_url, or set environment = \"development\" "
+                'authentication) and update database_url, or set environment = "development" '
                 "for a throwaway instance"
             )
 

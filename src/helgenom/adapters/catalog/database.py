@@ -72,8 +72,7 @@ class Catalog:
                 yield conn
         except OperationalError as exc:
             raise StorageUnavailableError(
-                f"catalog database {self.url_for_display} is unavailable: "
-                f"{_first_line(exc.orig)}"
+                f"catalog database {self.url_for_display} is unavailable: {_first_line(exc.orig)}"
             ) from exc
 
     @property
@@ -133,9 +132,7 @@ def create_catalog(url: str) -> Catalog:
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
         elif url.startswith("postgresql"):
-            engine = sa.create_engine(
-                url, pool_pre_ping=True, connect_args={"connect_timeout": 10}
-            )
+            engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
         else:
             raise ConfigurationError(
                 f"unsupported database URL {redact_url(url)}: use sqlite:///PATH or "

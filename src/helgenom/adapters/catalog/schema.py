@@ -157,7 +157,9 @@ samples = Table(
 audit_log = Table(
     "audit_log",
     metadata,
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    ),
     Column("occurred_at", String(32), nullable=False),
     Column("actor", String(64), nullable=False),
     Column("role", String(16), nullable=False),
