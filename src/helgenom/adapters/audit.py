@@ -9,6 +9,7 @@ off the end of the log is detected too.
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,13 @@ from helgenom.core.audit import (
     verify_chain,
 )
 from helgenom.core.errors import IntegrityError
+
+BROKEN_LINK = "tampered-audit-head".ljust(64, "!")
+"""Stored as ``previous_hash`` of an entry appended after a head that fails its MAC.
+
+Not hex, so it never equals a real hash: the break stays visible at that entry instead
+of being re-signed away by the next append.
+"""
 
 
 def utc_timestamp(moment: dt.datetime | None = None) -> str:
@@ -90,6 +98,14 @@ class SqlAuditLog:
                 "or the head row was deleted; run helgenom audit verify"
             )
         seq, previous = int(head.seq), str(head.hash)
+        # Tampering must neither be hidden by the next append nor block it: never extend
+        # (and so re-sign) a head that fails its MAC, never reuse a stored seq number.
+        stored = [audit_log.c.seq]
+        if not hmac.compare_digest(head_mac(key, seq, previous).encode(), str(head.mac).encode()):
+            previous = BROKEN_LINK
+            stored.append(audit_subjects.c.seq)  # rows of entries cut off with the head
+        for column in stored:
+            seq = max(seq, int(conn.execute(sa.select(sa.func.max(column))).scalar() or 0))
         rows: list[dict[str, object]] = []
         subject_rows: list[dict[str, object]] = []
         numbers: list[int] = []
@@ -148,7 +164,7 @@ class SqlAuditLog:
         m = row._mapping
         try:
             subjects = tuple(json.loads(str(m["subjects"])))
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, TypeError):  # TypeError: valid JSON, not a list
             subjects = ("<unparseable>",)
         entry = AuditEntry(
             seq=int(str(m["seq"])),

@@ -40,6 +40,8 @@ class KeyName(enum.StrEnum):
 
 SYMMETRIC_KEYS = (KeyName.PSEUDONYM, KeyName.AUDIT, KeyName.CPR)
 SECRET_KEYS = (*SYMMETRIC_KEYS, KeyName.TOKEN_SIGNING, KeyName.CRYPT4GH_SECRET)
+IRREPLACEABLE_KEYS = (*SYMMETRIC_KEYS, KeyName.CRYPT4GH_SECRET)
+"""Keys whose loss cannot be repaired by making a new one: data depends on them."""
 
 
 class SecretBytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,11 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from helgenom.cli.errors import exit_code_for
+
+try:  # typer >= 0.2x vendors click as typer._click; older typer uses click itself
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import UsageError  # type: ignore[no-redef,import-not-found]
 from helgenom.services import (
     Environment,
     HelgenomError,
@@ -26,6 +32,9 @@ from helgenom.services import (
 from helgenom.services.demo import DemoReport, run_demo
 from helgenom.services.instance import init_instance, instance_status
 from helgenom.services.platform import Platform, open_platform
+
+_CPR_LIKE = re.compile(r"\d{6,}(?:-\d+)*")
+"""Digit runs that may be (part of) a CPR number, redacted from click's usage errors."""
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -40,6 +49,10 @@ class HelgenomGroup(TyperGroup):
         except HelgenomError as exc:
             err.print(f"[bold red]error[/] ({exc.code}): {exc}", soft_wrap=True)
             raise typer.Exit(exit_code_for(exc.code)) from None
+        except UsageError as exc:
+            # click echoes unexpected arguments and bad values: never let a CPR number through.
+            exc.message = _CPR_LIKE.sub("<redacted>", exc.message)
+            raise
 
 
 app = typer.Typer(
@@ -142,7 +155,7 @@ def init_cmd(
         database_url=database_url,
         admin=admin,
         force=force,
-        environment=Environment.DEVELOPMENT if development else Environment.PRODUCTION,
+        environment=Environment.DEVELOPMENT if development else None,
     )
     table = Table(title=f"helgenom instance at {result.home}", show_header=False)
     table.add_row("catalog", result.database_url)
@@ -249,7 +262,9 @@ def org_add(
 @org_app.command("list")
 def org_list(ctx: typer.Context) -> None:
     """List organisations."""
-    orgs = _state(ctx).platform().directory.list_orgs()
+    state = _state(ctx)
+    state.context()  # resolves --as / HELGENOM_USER: an unknown user is an error here too
+    orgs = state.platform().directory.list_orgs()
     table = Table("code", "name", "kind", title="Organisations")
     for o in orgs:
         table.add_row(o.code, o.name, o.kind.value)

@@ -129,7 +129,6 @@ POLICY: dict[Action, dict[Role, Relation]] = {
     Action.PROJECT_READ: {
         Role.STEWARD: Relation.ANY,
         Role.RESEARCHER: Relation.ANY,
-        Role.AUDITOR: Relation.ANY,
     },
     Action.AUDIT_READ_PERSON: {
         Role.CITIZEN: Relation.SELF,

@@ -62,6 +62,11 @@ class AuditEntry:
         return canonical_json(body)
 
 
+def _same(stored: str, expected: str) -> bool:
+    """Constant-time equality that also copes with non-ASCII text in a tampered row."""
+    return hmac.compare_digest(stored.encode("utf-8"), expected.encode("utf-8"))
+
+
 def chain_hash(key: bytes, entry: AuditEntry, previous_hash: str) -> str:
     """Return the chained MAC of ``entry`` after ``previous_hash`` (hex)."""
     return hmac.new(
@@ -129,11 +134,11 @@ def verify_chain(
                 f"entry {expected_seq} is {what} (found {seq})",
                 previous,
             )
-        if not hmac.compare_digest(record.previous_hash, previous):
+        if not _same(record.previous_hash, previous):
             return ChainVerification(
                 False, count, seq, "previous-hash link broken (entry inserted or removed)", previous
             )
-        if not hmac.compare_digest(chain_hash(key, record.entry, previous), record.hash):
+        if not _same(record.hash, chain_hash(key, record.entry, previous)):
             return ChainVerification(
                 False, count, seq, "entry content does not match its MAC (modified)", previous
             )
@@ -142,9 +147,11 @@ def verify_chain(
         expected_seq += 1
     if head is not None:
         head_seq, head_hash_value, mac = head
-        if not hmac.compare_digest(head_mac(key, head_seq, head_hash_value), mac):
+        if not _same(mac, head_mac(key, head_seq, head_hash_value)):
+            # The stored head seq is untrusted here: all ``count`` entries verified, so the
+            # first entry the log cannot vouch for is the next one.
             return ChainVerification(
-                False, count, head_seq, "chain head record does not match its MAC", previous
+                False, count, count + 1, "chain head record does not match its MAC", previous
             )
         if head_seq != count or head_hash_value != previous:
             first_bad = min(head_seq, count) + 1

@@ -56,7 +56,7 @@ def check_name(name: str) -> str:
     """Validate a principal name."""
     if not _NAME_RE.match(name):
         raise InvalidInputError(
-            f"user name {name!r} is not valid: use 1-64 lower-case letters, digits, "
+            "user name is not valid: use 1-64 lower-case letters, digits, "
             "'_', '.' or '-', starting with a letter"
         )
     return name

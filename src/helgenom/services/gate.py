@@ -9,8 +9,8 @@ calls the pure policy, and
 * when allowed, yields a :class:`Grant` whose connection the service uses; the
   ``allow`` entry (with every person the service touched) is appended in the same
   transaction, so data is never read or changed without its audit entry;
-* when the work fails with a helgenom error, rolls it back and appends an
-  ``error`` entry naming the error code.
+* when the work fails, rolls it back to a savepoint and appends an ``error``
+  entry naming the error code (``internal_error`` for anything unexpected).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class Gate:
     ) -> Iterator[Grant]:
         """Decide ``action`` for ``ctx`` on ``person``; yield a :class:`Grant` if allowed."""
         subjects = {person} if person else set()
-        failure: HelgenomError | None = None
+        failure: Exception | None = None
         with self.catalog.begin() as conn:
             subject = None
             if person is not None:
@@ -142,10 +142,11 @@ class Gate:
                 try:
                     with conn.begin_nested():
                         yield grant
-                except HelgenomError as exc:
+                except Exception as exc:
                     # The work was rolled back to the savepoint; record the attempt.
                     failure = exc
-                    reason = f"{decision.reason}; failed with {exc.code}"
+                    code = exc.code if isinstance(exc, HelgenomError) else "internal_error"
+                    reason = f"{decision.reason}; failed with {code}"
                     self.audit_log.append(
                         conn, [self._draft(ctx, action, resource, subjects, "error", reason)]
                     )

@@ -67,6 +67,13 @@ class Registration:
 
 
 @dataclass(frozen=True, slots=True)
+class PersonRef:
+    """A person as named to a caller: the pseudonym only."""
+
+    pseudonym: str
+
+
+@dataclass(frozen=True, slots=True)
 class ConsentView:
     """A person's consent: current state and full history."""
 
@@ -118,13 +125,9 @@ class Vault:
             )
 
     def register(self, conn: Connection, cpr: Cpr, region: str | None) -> Registration:
-        """Insert the person if new (idempotent); update the region if one is given."""
+        """Insert the person if new (idempotent). An existing person is never changed here."""
         pseudonym = self.pseudonym(cpr)
         if self.exists(conn, pseudonym):
-            if region is not None:
-                conn.execute(
-                    persons.update().where(persons.c.pseudonym == pseudonym).values(region=region)
-                )
             return Registration(pseudonym, created=False)
         conn.execute(
             persons.insert().values(
@@ -187,8 +190,13 @@ class PersonService:
         self.gate = gate
         self.vault = vault
 
-    def register(self, ctx: RequestContext, cpr: str, region: str | None = None) -> Registration:
-        """Register a person by CPR (idempotent); returns the pseudonym."""
+    def register(self, ctx: RequestContext, cpr: str, region: str | None = None) -> PersonRef:
+        """Register a person by CPR (idempotent); returns the pseudonym.
+
+        The answer is the same whether or not the person was known, so registering
+        reveals nothing about who is on the platform; the region is set only for a
+        new person.
+        """
         parsed = parse_cpr(cpr)
         region = check_region(region)
         pseudonym = self.vault.pseudonym(parsed)
@@ -197,7 +205,7 @@ class PersonService:
         ) as grant:
             result = self.vault.register(grant.conn, parsed, region)
             grant.note = "new person" if result.created else "already registered"
-            return result
+            return PersonRef(result.pseudonym)
 
     def show(self, ctx: RequestContext, cpr: str) -> PersonView:
         """The person's pseudonym, sex, birth year, region and requisitions."""
@@ -342,13 +350,13 @@ class SampleService:
         requisition: str | None = None,
     ) -> str:
         """Register a sample of a person; returns its id."""
-        pseudonym = self.vault.pseudonym(parse_cpr(cpr))
+        parsed = parse_cpr(cpr)
+        pseudonym = self.vault.pseudonym(parsed)
         sample_id = new_id("S")
         with self.gate.access(
             ctx, Action.SAMPLE_REGISTER, resource=f"sample/{sample_id}", person=pseudonym
         ) as grant:
             conn = grant.conn
-            self.vault.require(conn, pseudonym)
             if origin is SampleOrigin.CLINICAL:
                 if ctx.actor.role is not Role.CLINICIAN or requisition is None:
                     raise InvalidInputError(
@@ -381,6 +389,10 @@ class SampleService:
                     raise NotFoundError(f"project {project} does not exist")
             elif project is not None:
                 raise InvalidInputError("--project is only for research-origin samples")
+            # A clinical sample's person exists (the requisition registered them); a
+            # research or voluntary participant is registered by the steward here, so
+            # the answer never reveals whether the person was already known.
+            self.vault.register(conn, parsed, None)
             conn.execute(
                 samples.insert().values(
                     id=sample_id,

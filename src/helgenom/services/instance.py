@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 
 from helgenom.adapters.audit import AuditDraft, SqlAuditLog
 from helgenom.adapters.catalog import create_catalog
 from helgenom.adapters.catalog.schema import instance_meta, organisations, principals
-from helgenom.adapters.keys import KeyName, KeyStore
-from helgenom.core.errors import ConflictError, HelgenomError
+from helgenom.adapters.keys import IRREPLACEABLE_KEYS, KeyName, KeyStore
+from helgenom.core.errors import ConfigurationError, ConflictError, HelgenomError
 from helgenom.core.models import PLATFORM_ORG_CODE, OrgKind, Role
 from helgenom.services.directory import check_name
 from helgenom.services.settings import (
@@ -54,24 +55,80 @@ def init_instance(
     database_url: str | None = None,
     admin: str = "admin",
     force: bool = False,
-    environment: Environment = Environment.PRODUCTION,
+    environment: Environment | None = None,
 ) -> InitResult:
-    """Create (or with ``force``, repair/upgrade) an instance. Never overwrites a key."""
+    """Create (or with ``force``, repair/upgrade) an instance. Never overwrites a key.
+
+    The database is checked before any key is made, so a failed init leaves no key
+    files behind. On an instance that already holds data, a missing pseudonymisation,
+    audit, CPR-encryption or Crypt4GH key is never replaced by a new one (that would
+    orphan the data): restore it from the key backup instead.
+    """
     home_path = resolve_home(home)
     check_name(admin)
     cfg = config_path(home_path)
-    if cfg.exists() and not force:
+    existing = cfg.exists()
+    if existing and not force:
         raise ConflictError(
             f"{home_path} is already a helgenom instance; use --force to upgrade its catalog "
             "and add missing keys (existing keys are never overwritten)"
         )
-    home_path.mkdir(parents=True, exist_ok=True)
-    os.chmod(home_path, 0o700)
-    settings = Settings(home=home_path, environment=environment, database_url=database_url or "")
-    if cfg.exists() and database_url is None:
+    if existing:
         settings = load_settings(home_path)
+        update: dict[str, object] = {}
+        if database_url is not None:
+            update["database_url"] = database_url
+        if environment is not None:
+            update["environment"] = environment
+        settings = settings.model_copy(update=update)
+    else:
+        try:
+            settings = Settings(
+                home=home_path,
+                environment=environment or Environment.PRODUCTION,
+                database_url=database_url or "",
+            )
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise ConfigurationError(f"invalid HELGENOM_* settings: {problems}") from None
+        # HELGENOM_* variables outrank init values in Settings, but the selected home and
+        # explicit options must win (else catalog and keys land in $HELGENOM_HOME), and a
+        # relative keys_path is relative to the home, as in load_settings.
+        explicit: dict[str, object] = {"home": home_path}
+        if database_url is not None:
+            explicit["database_url"] = database_url
+        if environment is not None:
+            explicit["environment"] = environment
+        if settings.keys_path is not None and not settings.keys_path.is_absolute():
+            explicit["keys_path"] = home_path / settings.keys_path
+        settings = settings.model_copy(update=explicit)
     settings.check_default_secrets()
+    catalog = create_catalog(settings.resolved_database_url)
+    try:
+        home_path.mkdir(parents=True, exist_ok=True)
+        os.chmod(home_path, 0o700)
+    except OSError as exc:
+        catalog.dispose()
+        raise ConfigurationError(
+            f"cannot use {home_path} as the instance folder: {exc.strerror}; give --home a "
+            "new or empty folder"
+        ) from None
+    try:
+        catalog.ping()
+        has_data = catalog.has_instance_data()
+    finally:
+        catalog.dispose()
     keys = KeyStore(settings.resolved_keys_path)
+    if has_data:
+        missing = [n.value for n in IRREPLACEABLE_KEYS if not keys.path(n).exists()]
+        if missing:
+            raise ConfigurationError(
+                f"the catalog already holds an instance's data but key file(s) "
+                f"{', '.join(missing)} are missing from {keys.keys_path}; a new key would make "
+                "that data unreadable or unlinkable: restore them from your key backup"
+            )
     kept = tuple(n.value for n in KeyName if keys.path(n).exists())
     created = tuple(n.value for n in keys.generate_missing())
     audit_key = keys.load_symmetric(KeyName.AUDIT)
@@ -144,6 +201,7 @@ def init_instance(
                     ],
                 )
         revision = catalog.current_revision()
+        catalog.restrict_file_permissions()
     finally:
         catalog.dispose()
     _write_config(cfg, dump_config(settings))

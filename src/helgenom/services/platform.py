@@ -78,7 +78,8 @@ def make_context(
     if chosen not in ROLE_PURPOSES[principal.role]:
         allowed = ", ".join(sorted(p.value for p in ROLE_PURPOSES[principal.role]))
         raise PermissionDeniedError(
-            f"a {principal.role.value} may not act for purpose {chosen.value} (allowed: {allowed})"
+            f"role {principal.role.value} may not act for purpose {chosen.value} "
+            f"(allowed: {allowed})"
         )
     return RequestContext(principal, chosen, project)
 

@@ -159,6 +159,12 @@ class ResearchService:
             query = sa.select(projects).order_by(projects.c.code)
             if code is not None:
                 query = query.where(projects.c.code == code)
+            if ctx.actor.role is Role.RESEARCHER:
+                # Researchers see the projects they are members of; stewards see all.
+                mine = sa.select(project_members.c.project_code).where(
+                    project_members.c.principal_name == ctx.actor.name
+                )
+                query = query.where(projects.c.code.in_(mine))
             rows = grant.conn.execute(query).all()
             members = grant.conn.execute(sa.select(project_members)).all()
         by_project: dict[str, list[str]] = {}
@@ -182,10 +188,12 @@ class ResearchService:
         Consent is evaluated now, for every person, so an opt-out recorded a moment ago
         already removes the person. Every included person is named in the audit entry.
         """
-        if ctx.purpose is not Purpose.RESEARCH or ctx.project is None:
-            raise InvalidInputError("a cohort is built for a project: give --project CODE")
-        project = ctx.project
+        project = ctx.project or ""
+        # The gate decides (and audits) first: it denies any role but a researcher and
+        # a context without a project, so the check below only guards the types.
         with self.gate.access(ctx, Action.RESEARCH_COHORT, resource=f"cohort/{project}") as grant:
+            if ctx.purpose is not Purpose.RESEARCH or not project:
+                raise InvalidInputError("a cohort is built for a project: give --project CODE")
             rows = grant.conn.execute(
                 sa.select(
                     samples.c.person_pseudonym,
@@ -198,7 +206,6 @@ class ResearchService:
                 .order_by(samples.c.person_pseudonym, samples.c.created_at)
             ).all()
             members: dict[str, CohortMember] = {}
-            excluded = 0
             for r in rows:
                 if r.person_pseudonym in members:
                     continue
@@ -211,7 +218,6 @@ class ResearchService:
                     project=project,
                 )
                 if not decision.allowed:
-                    excluded += 1
                     continue
                 grant.subjects.add(r.person_pseudonym)
                 members[r.person_pseudonym] = CohortMember(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
@@ -89,7 +91,43 @@ class Catalog:
     def upgrade(self) -> None:
         """Apply all migrations."""
         with self.begin() as conn:
-            command.upgrade(self._alembic_config(conn), "head")
+            cfg = self._alembic_config(conn)
+            current = MigrationContext.configure(conn).get_current_revision()
+            base = ScriptDirectory.from_config(cfg).get_base()
+            if current is None and base and sa.inspect(conn).has_table("instance_meta"):
+                # The revision record (alembic_version) was lost but the tables exist: they
+                # are those of the first revision; record it so upgrading does not recreate them.
+                command.stamp(cfg, base)
+            try:
+                command.upgrade(cfg, "head")
+            except CommandError as exc:
+                raise ConfigurationError(
+                    f"the catalog {self.url_for_display} is at schema revision {current!r}, "
+                    f"which this helgenom does not know ({_first_line(exc)}): it was made by a "
+                    "newer helgenom or is not a helgenom catalog; upgrade helgenom or restore "
+                    "the catalog from backup"
+                ) from None
+
+    def has_instance_data(self) -> bool:
+        """Whether the database already holds a helgenom instance (its ``instance_meta`` rows)."""
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table("instance_meta"):
+                return False
+            count = conn.execute(sa.text("SELECT COUNT(*) FROM instance_meta")).scalar_one()
+            return int(count) > 0
+
+    def restrict_file_permissions(self) -> None:
+        """Make an embedded SQLite catalog file readable by its owner only (mode 0600)."""
+        if self.backend != "sqlite" or not self.engine.url.database:
+            return
+        path = Path(self.engine.url.database)
+        for candidate in (
+            path,
+            path.with_name(path.name + "-wal"),
+            path.with_name(path.name + "-shm"),
+        ):
+            if candidate.exists():
+                os.chmod(candidate, 0o600)
 
     def current_revision(self) -> str | None:
         """The revision the database is at, or None when never migrated."""
@@ -128,6 +166,11 @@ def create_catalog(url: str) -> Catalog:
     url = normalise_url(url)
     try:
         if url.startswith("sqlite"):
+            if sa.make_url(url).database in (None, "", ":memory:"):
+                raise ConfigurationError(
+                    f"database URL {url} is an in-memory SQLite database, which forgets the "
+                    "catalog on exit: use sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
+                )
             engine = sa.create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
@@ -138,7 +181,7 @@ def create_catalog(url: str) -> Catalog:
                 f"unsupported database URL {redact_url(url)}: use sqlite:///PATH or "
                 "postgresql://USER@HOST:PORT/DB"
             )
-    except (ArgumentError, NoSuchModuleError) as exc:
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
         raise ConfigurationError(
             f"invalid database URL {redact_url(url)}: {exc}; use sqlite:///PATH or "
             "postgresql://USER@HOST:PORT/DB"

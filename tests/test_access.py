@@ -1,0 +1,940 @@
+"""Tests of the access policy and the gate: deny by default, every call audited.
+
+1. The pure policy (:func:`decide_access`) against an expectation table written out
+   here from the requirements, for every action x role x relation case.
+2. Every service method touching personal data x every role x ownership case, on
+   SQLite and PostgreSQL: allowed calls succeed, denied calls raise
+   PermissionDeniedError, and each call appends exactly one audit entry.
+3. Research cohorts: consent evaluated at query time, project pseudonyms, expiry.
+4. Operators never reach a CPR number or a person pseudonym.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from conftest import POSTGRES_ADMIN_URL, World, _pg_admin_engine, make_cpr, require_postgres
+from helgenom.adapters.catalog.schema import audit_log, projects
+from helgenom.adapters.keys import KeyName
+from helgenom.core.access import (
+    POLICY,
+    ROLE_PURPOSES,
+    Action,
+    ProjectFacts,
+    Relation,
+    SubjectFacts,
+    decide_access,
+)
+from helgenom.core.consent import ResearchChoice
+from helgenom.core.cpr import parse_cpr
+from helgenom.core.errors import PermissionDeniedError
+from helgenom.core.models import Principal, Purpose, RequestContext, Role, SampleOrigin, Sex
+from helgenom.core.pseudonyms import project_pseudonym
+from helgenom.services.instance import init_instance
+from helgenom.services.platform import Platform, open_platform
+
+# =========================================================================== 1. pure policy
+
+NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
+SELF = "hp-selfselfselfselfselfselfse"
+OTHER = "hp-otherotherotherotherother"
+PROJECT = "PROJ-1"
+
+OWN_PURPOSES: dict[Role, frozenset[Purpose]] = {
+    Role.ADMIN: frozenset({Purpose.ADMINISTRATION}),
+    Role.OPERATOR: frozenset({Purpose.QUALITY_ASSURANCE, Purpose.ADMINISTRATION}),
+    Role.CLINICIAN: frozenset({Purpose.CLINICAL_CARE}),
+    Role.GENETICIST: frozenset({Purpose.CLINICAL_CARE, Purpose.QUALITY_ASSURANCE}),
+    Role.RESEARCHER: frozenset({Purpose.RESEARCH}),
+    Role.STEWARD: frozenset({Purpose.ADMINISTRATION}),
+    Role.CITIZEN: frozenset({Purpose.CITIZEN_INSIGHT}),
+    Role.AUDITOR: frozenset({Purpose.AUDIT}),
+}
+"""The purposes each role may declare, written out independently of ROLE_PURPOSES."""
+
+PRINCIPALS: dict[Role, Principal] = {
+    Role.ADMIN: Principal("admin", Role.ADMIN, "platform"),
+    Role.OPERATOR: Principal("operator", Role.OPERATOR, "platform"),
+    Role.CLINICIAN: Principal("clin-a", Role.CLINICIAN, "DEP-A"),
+    Role.GENETICIST: Principal("gen-a", Role.GENETICIST, "DEP-A"),
+    Role.RESEARCHER: Principal("researcher", Role.RESEARCHER, "platform"),
+    Role.STEWARD: Principal("steward", Role.STEWARD, "platform"),
+    Role.CITIZEN: Principal("citizen", Role.CITIZEN, "platform", person_pseudonym=SELF),
+    Role.AUDITOR: Principal("auditor", Role.AUDITOR, "platform"),
+}
+
+
+def _project(
+    *, approved: bool = True, expires: dt.datetime | None, members: set[str]
+) -> ProjectFacts:
+    return ProjectFacts(PROJECT, approved, expires, frozenset(members))
+
+
+LATER = NOW + dt.timedelta(days=30)
+MEMBERS = {"researcher", "clin-a", "citizen", "admin", "steward", "auditor", "operator", "gen-a"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """A relation between the actor and the subject (or the project) of a request."""
+
+    subject: Callable[[Principal], SubjectFacts | None]
+    ctx_project: str | None = None
+    project: ProjectFacts | None = None
+
+
+CASES: dict[str, Case] = {
+    # subject cases (no project named)
+    "own-department": Case(lambda a: SubjectFacts(OTHER, frozenset({a.org_code}))),
+    "other-department": Case(lambda a: SubjectFacts(OTHER, frozenset({"DEP-B"}))),
+    "other-person": Case(lambda a: SubjectFacts(OTHER, frozenset())),
+    "self": Case(lambda a: SubjectFacts(SELF, frozenset())),
+    "no-subject": Case(lambda a: None),
+    # project cases (no subject person); MEMBERS holds every principal above
+    "project-member": Case(lambda a: None, PROJECT, _project(expires=LATER, members=MEMBERS)),
+    "project-not-member": Case(
+        lambda a: None, PROJECT, _project(expires=LATER, members={"outsider"})
+    ),
+    "project-not-approved": Case(
+        lambda a: None, PROJECT, _project(approved=False, expires=LATER, members=MEMBERS)
+    ),
+    "project-expired": Case(
+        lambda a: None,
+        PROJECT,
+        _project(expires=NOW - dt.timedelta(seconds=1), members=MEMBERS),
+    ),
+    "project-expires-now": Case(lambda a: None, PROJECT, _project(expires=NOW, members=MEMBERS)),
+    "project-unknown": Case(lambda a: None, PROJECT, None),
+    "no-project": Case(lambda a: None, None, None),
+}
+
+ALL = frozenset(CASES)
+OWN_DEPT = frozenset({"own-department"})
+ONLY_SELF = frozenset({"self"})
+MEMBER = frozenset({"project-member"})
+
+A = Action
+EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
+    # Admins run the platform: departments, users, registering persons, verifying audit.
+    Role.ADMIN: {
+        A.PERSON_REGISTER: ALL,
+        A.ORG_MANAGE: ALL,
+        A.PRINCIPAL_MANAGE: ALL,
+        A.AUDIT_VERIFY: ALL,
+    },
+    # Operators see the sample table only; never a person, never a CPR.
+    Role.OPERATOR: {A.SAMPLE_LIST: ALL},
+    # Clinicians: persons with a requisition from their own department.
+    Role.CLINICIAN: {
+        A.PERSON_REGISTER: ALL,
+        A.REQUISITION_CREATE: ALL,
+        A.PERSON_READ: OWN_DEPT,
+        A.PERSON_REIDENTIFY: OWN_DEPT,
+        A.CONSENT_READ: OWN_DEPT,
+        A.CONSENT_WRITE: OWN_DEPT,
+        A.SAMPLE_REGISTER: OWN_DEPT,
+    },
+    # Geneticists: read persons of their own department (no consent changes, no orders).
+    Role.GENETICIST: {
+        A.PERSON_REGISTER: ALL,
+        A.PERSON_READ: OWN_DEPT,
+        A.PERSON_REIDENTIFY: OWN_DEPT,
+        A.CONSENT_READ: OWN_DEPT,
+    },
+    # Researchers: cohorts only through an approved, unexpired project they belong to.
+    Role.RESEARCHER: {
+        A.RESEARCH_COHORT: MEMBER,
+        A.PROJECT_APPLY: ALL,
+        A.PROJECT_READ: ALL,
+    },
+    # Stewards: the access committee, and research/voluntary samples.
+    Role.STEWARD: {
+        A.SAMPLE_REGISTER: ALL,
+        A.PROJECT_DECIDE: ALL,
+        A.PROJECT_READ: ALL,
+    },
+    # Citizens: only themselves.
+    Role.CITIZEN: {
+        A.PERSON_REGISTER: ONLY_SELF,
+        A.PERSON_READ: ONLY_SELF,
+        A.PERSON_REIDENTIFY: ONLY_SELF,
+        A.CONSENT_READ: ONLY_SELF,
+        A.CONSENT_WRITE: ONLY_SELF,
+        A.AUDIT_READ_PERSON: ONLY_SELF,
+    },
+    # Auditors: the audit log only.
+    Role.AUDITOR: {
+        A.AUDIT_READ_PERSON: ALL,
+        A.AUDIT_READ: ALL,
+        A.AUDIT_VERIFY: ALL,
+    },
+}
+"""Where each role is allowed: role -> action -> relation cases. Absent means denied."""
+
+
+def expected_allowed(action: Action, role: Role, case: str) -> bool:
+    return case in EXPECTED[role].get(action, frozenset())
+
+
+def context(role: Role, purpose: Purpose, case: Case) -> RequestContext:
+    return RequestContext(PRINCIPALS[role], purpose, case.ctx_project)
+
+
+def decide(role: Role, purpose: Purpose, action: Action, case_name: str) -> Any:
+    case = CASES[case_name]
+    actor = PRINCIPALS[role]
+    return decide_access(
+        context(role, purpose, case), action, case.subject(actor), case.project, now=NOW
+    )
+
+
+POLICY_CASES = [
+    pytest.param(action, role, case, id=f"{action.value}-{role.value}-{case}")
+    for action in Action
+    for role in Role
+    for case in CASES
+]
+
+
+@pytest.mark.parametrize(("action", "role", "case"), POLICY_CASES)
+def test_policy_matrix(action: Action, role: Role, case: str) -> None:
+    want = expected_allowed(action, role, case)
+    for purpose in sorted(OWN_PURPOSES[role]):
+        decision = decide(role, purpose, action, case)
+        assert decision.allowed is want, f"{purpose.value}: {decision.reason}"
+        assert decision.reason.strip()
+
+
+def test_expectation_table_names_only_real_cases() -> None:
+    for rules in EXPECTED.values():
+        for cases in rules.values():
+            assert cases <= ALL
+
+
+def test_role_purposes_match_the_requirements() -> None:
+    assert ROLE_PURPOSES == OWN_PURPOSES
+
+
+@pytest.mark.parametrize(
+    ("role", "purpose"),
+    [
+        pytest.param(role, purpose, id=f"{role.value}-as-{purpose.value}")
+        for role in Role
+        for purpose in Purpose
+        if purpose not in OWN_PURPOSES[role]
+    ],
+)
+def test_a_purpose_not_the_roles_own_is_denied(role: Role, purpose: Purpose) -> None:
+    for action in Action:
+        for case in CASES:
+            decision = decide(role, purpose, action, case)
+            assert not decision.allowed, (action, case, decision.reason)
+            assert decision.reason.strip()
+
+
+@pytest.mark.parametrize("purpose", sorted(Purpose))
+def test_operator_is_never_allowed_to_reidentify(
+    purpose: Purpose, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for case in CASES:
+        assert not decide(Role.OPERATOR, purpose, Action.PERSON_REIDENTIFY, case).allowed
+    # Defence in depth: even a policy row that wrongly admitted operators is not enough.
+    monkeypatch.setitem(POLICY[Action.PERSON_REIDENTIFY], Role.OPERATOR, Relation.ANY)
+    for case in CASES:
+        assert not decide(Role.OPERATOR, purpose, Action.PERSON_REIDENTIFY, case).allowed
+
+
+def test_every_action_has_a_policy_row() -> None:
+    assert set(POLICY) == set(Action)
+    for action, rules in POLICY.items():
+        assert rules, f"{action.value} has an empty row"
+        assert set(rules) <= set(Role)
+
+
+PERSON_ACTIONS = (
+    A.PERSON_READ,
+    A.PERSON_REIDENTIFY,
+    A.CONSENT_READ,
+    A.CONSENT_WRITE,
+    A.SAMPLE_REGISTER,
+)
+
+
+@pytest.mark.parametrize("role", [Role.CLINICIAN, Role.GENETICIST])
+def test_care_team_needs_a_requisition_from_its_own_department(role: Role) -> None:
+    for purpose, action in itertools.product(OWN_PURPOSES[role], PERSON_ACTIONS):
+        for case in ("other-department", "other-person", "self", "no-subject"):
+            assert not decide(role, purpose, action, case).allowed, (action, case)
+
+
+def test_citizens_only_ever_reach_themselves() -> None:
+    for action, case in itertools.product(Action, CASES):
+        if case != "self":
+            decision = decide(Role.CITIZEN, Purpose.CITIZEN_INSIGHT, action, case)
+            assert not decision.allowed, (action, case)
+    unbound = Principal("citizen", Role.CITIZEN, "platform", person_pseudonym=None)
+    for action in Action:
+        ctx = RequestContext(unbound, Purpose.CITIZEN_INSIGHT)
+        assert not decide_access(ctx, action, SubjectFacts(SELF), now=NOW).allowed
+        assert not decide_access(ctx, action, SubjectFacts(None), now=NOW).allowed
+
+
+def test_researchers_never_reach_a_person_directly() -> None:
+    person_cases = ("own-department", "other-department", "other-person", "self")
+    for action, case in itertools.product(Action, person_cases):
+        if action in (A.PROJECT_APPLY, A.PROJECT_READ):
+            continue
+        assert not decide(Role.RESEARCHER, Purpose.RESEARCH, action, case).allowed
+
+
+def test_auditors_only_read_the_audit_log() -> None:
+    readable = {A.AUDIT_READ, A.AUDIT_READ_PERSON, A.AUDIT_VERIFY}
+    for action, case in itertools.product(Action, CASES):
+        if decide(Role.AUDITOR, Purpose.AUDIT, action, case).allowed:
+            assert action in readable
+
+
+def test_project_membership_is_checked_against_the_named_project() -> None:
+    """Facts about a different project than the one named never grant access."""
+    ctx = RequestContext(PRINCIPALS[Role.RESEARCHER], Purpose.RESEARCH, "PROJ-2")
+    facts = _project(expires=LATER, members={"researcher"})
+    assert not decide_access(ctx, A.RESEARCH_COHORT, None, facts, now=NOW).allowed
+
+
+# =========================================================================== 2. services
+
+
+@dataclass
+class Shared:
+    """One populated instance per backend, shared by the service matrix."""
+
+    world: World
+    requisition_a: str
+    """A DEP-A requisition for world.patient_a."""
+
+    @property
+    def platform(self) -> Platform:
+        return self.world.platform
+
+    def pseudonym(self, cpr: str) -> str:
+        return self.platform.persons.vault.pseudonym(parse_cpr(cpr))
+
+
+def build_world(p: Platform) -> World:
+    """The same world as conftest's ``world`` fixture."""
+    admin = p.context()
+    p.directory.add_org(admin, "DEP-A", "Department A")
+    p.directory.add_org(admin, "DEP-B", "Department B")
+    for name, role, org in [
+        ("clin-a", Role.CLINICIAN, "DEP-A"),
+        ("gen-a", Role.GENETICIST, "DEP-A"),
+        ("clin-b", Role.CLINICIAN, "DEP-B"),
+        ("gen-b", Role.GENETICIST, "DEP-B"),
+        ("operator", Role.OPERATOR, "platform"),
+        ("researcher", Role.RESEARCHER, "platform"),
+        ("outsider", Role.RESEARCHER, "platform"),
+        ("steward", Role.STEWARD, "platform"),
+        ("auditor", Role.AUDITOR, "platform"),
+    ]:
+        p.directory.add_user(admin, name, role, org)
+    patient_a, patient_b = make_cpr(1), make_cpr(2, Sex.MALE)
+    citizen_cpr, opted_out = make_cpr(3), make_cpr(4, Sex.MALE)
+    p.directory.add_user(admin, "citizen", Role.CITIZEN, None, cpr=citizen_cpr)
+    p.directory.add_user(admin, "citizen2", Role.CITIZEN, None, cpr=make_cpr(5))
+    for cpr, clinician in [
+        (patient_a, "clin-a"),
+        (patient_b, "clin-b"),
+        (citizen_cpr, "clin-a"),
+        (opted_out, "clin-a"),
+    ]:
+        ctx = p.context(clinician)
+        req = p.requisitions.create(ctx, cpr, indication="R59")
+        p.samples.register(ctx, cpr, origin=SampleOrigin.CLINICAL, requisition=req)
+    p.consent.set(p.context("clin-a"), opted_out, research=ResearchChoice.OPT_OUT)
+    p.research.apply(p.context("researcher"), "PROJ-1", "A research project")
+    p.research.decide(
+        p.context("steward"),
+        "PROJ-1",
+        approve=True,
+        expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=30),
+    )
+    return World(p, patient_a, patient_b, citizen_cpr, opted_out)
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def shared(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Shared]:
+    """The world, built once per backend for the whole matrix."""
+    database_url: str | None = None
+    admin_engine: sa.Engine | None = None
+    db_name = f"helgenom_test_{secrets.token_hex(6)}"
+    if request.param == "postgresql":
+        require_postgres()
+        admin_engine = _pg_admin_engine()
+        with admin_engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{db_name}"'))
+        database_url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{db_name}"
+    home: Path = tmp_path_factory.mktemp(f"access-{request.param}") / "instance"
+    try:
+        init_instance(home, database_url=database_url)
+        p = open_platform(str(home))
+        try:
+            world = build_world(p)
+            # Projects reserved for the steward's calls, and a researcher to add.
+            p.directory.add_user(p.context(), "res-x", Role.RESEARCHER, "platform")
+            for code in ("PROJ-D", "PROJ-M"):
+                p.research.apply(p.context("outsider"), code, "Reserved for the matrix")
+            requisition_a = p.persons.show(p.context("clin-a"), world.patient_a).requisitions[0]
+            yield Shared(world, requisition_a)
+        finally:
+            p.close()
+    finally:
+        if admin_engine is not None:
+            with admin_engine.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+            admin_engine.dispose()
+
+
+@dataclass(frozen=True)
+class Actor:
+    """An actor case: who calls, and whose data the call is about."""
+
+    name: str
+    subject: str
+    """``patient_a`` (DEP-A patient) or ``citizen_cpr`` (the citizen themself)."""
+    project: str | None = None
+
+
+ACTORS: dict[str, Actor] = {
+    "admin": Actor("admin", "patient_a"),
+    "operator": Actor("operator", "patient_a"),
+    "clinician-own-dept": Actor("clin-a", "patient_a"),
+    "clinician-other-dept": Actor("clin-b", "patient_a"),
+    "geneticist-own-dept": Actor("gen-a", "patient_a"),
+    "geneticist-other-dept": Actor("gen-b", "patient_a"),
+    "researcher-member": Actor("researcher", "patient_a", PROJECT),
+    "researcher-non-member": Actor("outsider", "patient_a", PROJECT),
+    "steward": Actor("steward", "patient_a"),
+    "citizen-self": Actor("citizen", "citizen_cpr"),
+    "citizen-other": Actor("citizen", "patient_a"),
+    "auditor": Actor("auditor", "patient_a"),
+}
+
+_unique = itertools.count(1)
+
+
+@dataclass
+class Call:
+    """What one service call needs: the platform, the context, the subject's CPR."""
+
+    shared: Shared
+    ctx: RequestContext
+    cpr: str
+    actor: Actor
+    fresh_cpr: str | None = None
+    """The new person a call created a relation with (requisitions.create)."""
+
+    @property
+    def p(self) -> Platform:
+        return self.shared.platform
+
+    def tag(self) -> int:
+        return next(_unique)
+
+
+def _fresh_cpr(call: Call) -> str:
+    """A person nobody has a relation with yet (for calls that create one)."""
+    if call.actor.name == "citizen":
+        return call.cpr
+    return make_cpr(1000 + call.tag())
+
+
+def _sample_register(call: Call) -> object:
+    if call.ctx.actor.role is Role.CLINICIAN:
+        return call.p.samples.register(
+            call.ctx,
+            call.cpr,
+            origin=SampleOrigin.CLINICAL,
+            requisition=call.shared.requisition_a,
+        )
+    return call.p.samples.register(call.ctx, call.cpr, origin=SampleOrigin.VOLUNTARY)
+
+
+@dataclass(frozen=True)
+class Service:
+    """A service method touching personal data, and the audit action it records."""
+
+    action: str
+    call: Callable[[Call], object]
+    allowed: frozenset[str]
+    """Actor cases that may call it (written from the requirements)."""
+    subject: Callable[[Call], str | None] = lambda c: None
+    """The CPR the audit entry must name as its subject, or None for no subject."""
+    check: Callable[[Call, Any], None] = lambda c, r: None
+    """Extra checks of an allowed result."""
+
+
+def _on_subject(c: Call) -> str | None:
+    return c.cpr
+
+
+def _check_no_cpr(c: Call, result: object) -> None:
+    text = repr(result)
+    w = c.shared.world
+    for cpr in (w.patient_a, w.patient_b, w.citizen_cpr, w.opted_out):
+        assert cpr not in text
+        assert cpr.replace("-", "") not in text
+
+
+CARE_OWN = frozenset({"clinician-own-dept", "geneticist-own-dept"})
+SELF_CASE = frozenset({"citizen-self"})
+
+
+def _requisition_create(c: Call) -> object:
+    c.fresh_cpr = _fresh_cpr(c)
+    return c.p.requisitions.create(c.ctx, c.fresh_cpr, indication="Z00")
+
+
+SERVICES: dict[str, Service] = {
+    "persons.register": Service(
+        "person.register",
+        lambda c: c.p.persons.register(c.ctx, c.cpr),
+        frozenset(
+            {
+                "admin",
+                "clinician-own-dept",
+                "clinician-other-dept",
+                "geneticist-own-dept",
+                "geneticist-other-dept",
+                "citizen-self",
+            }
+        ),
+        _on_subject,
+        lambda c, r: _expect(r.pseudonym == c.shared.pseudonym(c.cpr)),
+    ),
+    "persons.show": Service(
+        "person.read",
+        lambda c: c.p.persons.show(c.ctx, c.cpr),
+        CARE_OWN | SELF_CASE,
+        _on_subject,
+        lambda c, r: (
+            _expect(r.pseudonym == c.shared.pseudonym(c.cpr) and len(r.requisitions) >= 1),
+            _check_no_cpr(c, r),
+        ),
+    ),
+    "persons.reidentify": Service(
+        "person.reidentify",
+        lambda c: c.p.persons.reidentify(c.ctx, c.shared.pseudonym(c.cpr)),
+        CARE_OWN | SELF_CASE,
+        _on_subject,
+        lambda c, r: _expect(r == c.cpr),
+    ),
+    "consent.show": Service(
+        "consent.read",
+        lambda c: c.p.consent.show(c.ctx, c.cpr),
+        CARE_OWN | SELF_CASE,
+        _on_subject,
+        lambda c, r: (_expect(r.pseudonym == c.shared.pseudonym(c.cpr)), _check_no_cpr(c, r)),
+    ),
+    "consent.set": Service(
+        "consent.write",
+        lambda c: c.p.consent.set(c.ctx, c.cpr, secondary_findings=True),
+        frozenset({"clinician-own-dept"}) | SELF_CASE,
+        _on_subject,
+        lambda c, r: _expect(r.state.secondary_findings and r.history[-1].actor == c.actor.name),
+    ),
+    "requisitions.create": Service(
+        "requisition.create",
+        _requisition_create,
+        frozenset({"clinician-own-dept", "clinician-other-dept"}),
+        lambda c: c.fresh_cpr,
+        lambda c, r: _expect(r.startswith("REQ-")),
+    ),
+    "samples.register": Service(
+        "sample.register",
+        _sample_register,
+        frozenset({"clinician-own-dept", "steward"}),
+        _on_subject,
+        lambda c, r: _expect(r.startswith("S-")),
+    ),
+    "samples.status": Service(
+        "sample.list",
+        lambda c: c.p.samples.status(c.ctx),
+        frozenset({"operator"}),
+        check=lambda c, r: (_expect(len(r) >= 4), _check_no_cpr(c, r), _check_no_hp(r)),
+    ),
+    "research.cohort": Service(
+        "research.cohort",
+        lambda c: c.p.research.cohort(c.ctx),
+        frozenset({"researcher-member"}),
+        check=lambda c, r: _expect(
+            len(r) == 3 and all(m.project_pseudonym.startswith("pp-") for m in r)
+        ),
+    ),
+    "audit.person_log": Service(
+        "audit.read_person",
+        lambda c: c.p.audit.person_log(c.ctx, c.cpr),
+        frozenset({"citizen-self", "auditor"}),
+        _on_subject,
+        lambda c, r: _expect(
+            len(r) >= 1 and all((line.actor is None) == (c.actor.name == "citizen") for line in r)
+        ),
+    ),
+    "audit.log": Service(
+        "audit.read",
+        lambda c: c.p.audit.log(c.ctx, limit=5),
+        frozenset({"auditor"}),
+        check=lambda c, r: _expect(len(r) == 5),
+    ),
+    "audit.verify": Service(
+        "audit.verify",
+        lambda c: c.p.audit.verify(c.ctx),
+        frozenset({"auditor", "admin"}),
+        check=lambda c, r: _expect(r.ok),
+    ),
+    "directory.add_user": Service(
+        "principal.manage",
+        lambda c: c.p.directory.add_user(c.ctx, f"u-{c.tag()}", Role.RESEARCHER, "platform"),
+        frozenset({"admin"}),
+    ),
+    "directory.list_users": Service(
+        "principal.manage",
+        lambda c: c.p.directory.list_users(c.ctx),
+        frozenset({"admin"}),
+        check=lambda c, r: _expect({"admin", "citizen", "clin-a"} <= {u.name for u in r}),
+    ),
+    "directory.add_org": Service(
+        "org.manage",
+        lambda c: c.p.directory.add_org(c.ctx, f"ORG-{c.tag()}", "A department"),
+        frozenset({"admin"}),
+    ),
+    "research.apply": Service(
+        "project.apply",
+        lambda c: c.p.research.apply(c.ctx, f"AP-{c.tag()}", "An application"),
+        frozenset({"researcher-member", "researcher-non-member"}),
+        check=lambda c, r: _expect(r.status == "applied" and r.members == (c.actor.name,)),
+    ),
+    "research.decide": Service(
+        "project.decide",
+        lambda c: c.p.research.decide(
+            c.ctx, "PROJ-D", approve=True, expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(1)
+        ),
+        frozenset({"steward"}),
+        check=lambda c, r: _expect(r.status == "approved"),
+    ),
+    "research.add_member": Service(
+        "project.decide",
+        lambda c: c.p.research.add_member(c.ctx, "PROJ-M", "res-x"),
+        frozenset({"steward"}),
+        check=lambda c, r: _expect("res-x" in r.members),
+    ),
+    "research.list_projects": Service(
+        "project.read",
+        lambda c: c.p.research.list_projects(c.ctx),
+        frozenset({"steward", "researcher-member", "researcher-non-member"}),
+        check=lambda c, r: _expect(
+            {"PROJ-1", "PROJ-D", "PROJ-M"} <= {x.code for x in r}
+            if c.ctx.actor.role is Role.STEWARD
+            else all(c.ctx.actor.name in x.members for x in r)
+        ),
+    ),
+}
+
+
+def _expect(condition: object) -> None:
+    assert condition
+
+
+def _check_no_hp(result: object) -> None:
+    assert "hp-" not in repr(result)
+
+
+def audit_count(p: Platform) -> int:
+    with p.catalog.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(audit_log)).scalar_one())
+
+
+def last_entry(p: Platform) -> Any:
+    with p.catalog.engine.connect() as conn:
+        return conn.execute(sa.select(audit_log).order_by(audit_log.c.seq.desc()).limit(1)).one()
+
+
+def test_service_table_is_complete() -> None:
+    assert set(SERVICES) == {
+        "persons.register",
+        "persons.show",
+        "persons.reidentify",
+        "consent.show",
+        "consent.set",
+        "requisitions.create",
+        "samples.register",
+        "samples.status",
+        "research.cohort",
+        "audit.person_log",
+        "audit.log",
+        "audit.verify",
+        "directory.add_user",
+        "directory.list_users",
+        "directory.add_org",
+        "research.apply",
+        "research.decide",
+        "research.add_member",
+        "research.list_projects",
+    }
+    for service in SERVICES.values():
+        assert service.allowed <= set(ACTORS)
+    # every role appears among the actor cases
+    assert {name.split("-")[0] for name in ACTORS} == {r.value for r in Role}
+
+
+SERVICE_CASES = [
+    pytest.param(
+        service, actor, id=f"{service}-{actor}-{'allow' if actor in s.allowed else 'deny'}"
+    )
+    for service, s in SERVICES.items()
+    for actor in ACTORS
+]
+
+
+@pytest.mark.parametrize(("service", "actor_case"), SERVICE_CASES)
+def test_service_matrix(shared: Shared, service: str, actor_case: str) -> None:
+    p = shared.platform
+    svc = SERVICES[service]
+    actor = ACTORS[actor_case]
+    ctx = p.context(actor.name, project=actor.project)
+    cpr = getattr(shared.world, actor.subject)
+    call = Call(shared, ctx, cpr, actor)
+    allowed = actor_case in svc.allowed
+
+    before = audit_count(p)
+    if allowed:
+        result = svc.call(call)
+        svc.check(call, result)
+    else:
+        with pytest.raises(PermissionDeniedError):
+            svc.call(call)
+    assert audit_count(p) == before + 1, "exactly one audit entry per call"
+
+    entry = last_entry(p)
+    assert entry.decision == ("allow" if allowed else "deny"), entry.reason
+    assert entry.actor == ctx.actor.name
+    assert entry.role == ctx.actor.role.value
+    assert entry.org == ctx.actor.org_code
+    assert entry.purpose == ctx.purpose.value
+    assert entry.action == svc.action
+    assert entry.project == ctx.project
+    assert entry.reason.strip()
+    subject_cpr = svc.subject(call)
+    subjects = set(json.loads(entry.subjects))
+    if service == "research.cohort" and allowed:
+        assert len(subjects) == 3  # the included persons; checked in detail below
+    elif subject_cpr is None:
+        assert subjects == set()
+    else:
+        assert subjects == {shared.pseudonym(subject_cpr)}
+
+
+# =========================================================================== 3. research
+
+
+def _pseudonym(world: World, cpr: str) -> str:
+    return world.platform.persons.vault.pseudonym(parse_cpr(cpr))
+
+
+def _project_pseudonym(world: World, project: str, cpr: str) -> str:
+    key = world.platform.keys.load_symmetric(KeyName.PSEUDONYM).reveal()
+    return project_pseudonym(key, project, _pseudonym(world, cpr))
+
+
+def _cohort(world: World, project: str = "PROJ-1", actor: str = "researcher") -> set[str]:
+    p = world.platform
+    members = p.research.cohort(p.context(actor, project=project))
+    return {m.project_pseudonym for m in members}
+
+
+def _approve(world: World, code: str, *, applicant: str = "researcher") -> None:
+    p = world.platform
+    p.research.apply(p.context(applicant), code, f"Project {code}")
+    p.research.decide(
+        p.context("steward"),
+        code,
+        approve=True,
+        expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=30),
+    )
+
+
+def test_cohort_excludes_the_opted_out_and_audits_exactly_the_included(world: World) -> None:
+    p = world.platform
+    included = [world.patient_a, world.patient_b, world.citizen_cpr]
+    assert _cohort(world) == {_project_pseudonym(world, "PROJ-1", c) for c in included}
+    assert _project_pseudonym(world, "PROJ-1", world.opted_out) not in _cohort(world)
+
+    entry = last_entry(p)
+    assert entry.action == "research.cohort"
+    assert entry.decision == "allow"
+    assert entry.project == "PROJ-1"
+    assert set(json.loads(entry.subjects)) == {_pseudonym(world, c) for c in included}
+    assert _pseudonym(world, world.opted_out) not in entry.subjects
+
+
+def test_citizen_opt_out_takes_effect_on_the_very_next_query(world: World) -> None:
+    p = world.platform
+    citizen = _project_pseudonym(world, "PROJ-1", world.citizen_cpr)
+    assert citizen in _cohort(world)
+
+    p.consent.set(p.context("citizen"), world.citizen_cpr, research=ResearchChoice.OPT_OUT)
+    assert citizen not in _cohort(world)
+    assert _pseudonym(world, world.citizen_cpr) not in json.loads(last_entry(p).subjects)
+    # ... and anywhere else: the clinic sees the new state at once.
+    assert p.consent.show(p.context("clin-a"), world.citizen_cpr).state.research_opt_out
+
+    p.consent.set(p.context("citizen"), world.citizen_cpr, research=ResearchChoice.ALLOW)
+    assert citizen in _cohort(world)
+    view = p.consent.show(p.context("citizen"), world.citizen_cpr)
+    assert [e.research for e in view.history] == [ResearchChoice.OPT_OUT, ResearchChoice.ALLOW]
+    assert [e.source for e in view.history] == ["citizen", "citizen"]
+
+
+def test_project_pseudonyms_are_unlinkable(world: World) -> None:
+    _approve(world, "PROJ-2")
+    one, two = _cohort(world, "PROJ-1"), _cohort(world, "PROJ-2")
+    assert len(one) == len(two) == 3
+    assert one.isdisjoint(two)
+    persons = {
+        _pseudonym(world, c)
+        for c in (world.patient_a, world.patient_b, world.citizen_cpr, world.opted_out)
+    }
+    assert persons.isdisjoint(one | two)
+    assert all(x.startswith("pp-") for x in one | two)
+    a1 = _project_pseudonym(world, "PROJ-1", world.patient_a)
+    a2 = _project_pseudonym(world, "PROJ-2", world.patient_a)
+    assert a1 in one
+    assert a2 in two
+    assert a1 != a2
+
+
+def _assert_cohort_denied(world: World, project: str | None, actor: str = "researcher") -> None:
+    p = world.platform
+    before = audit_count(p)
+    with pytest.raises(PermissionDeniedError):
+        p.research.cohort(p.context(actor, project=project))
+    assert audit_count(p) == before + 1
+    entry = last_entry(p)
+    assert (entry.action, entry.decision, entry.actor) == ("research.cohort", "deny", actor)
+    assert json.loads(entry.subjects) == []
+
+
+def test_expired_project_is_denied(world: World) -> None:
+    p = world.platform
+    assert _cohort(world)
+    with p.catalog.begin() as conn:
+        conn.execute(
+            projects.update()
+            .where(projects.c.code == "PROJ-1")
+            .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+        )
+    _assert_cohort_denied(world, "PROJ-1")
+    assert "expired" in last_entry(p).reason
+
+
+def test_unapproved_rejected_unknown_and_missing_projects_are_denied(world: World) -> None:
+    p = world.platform
+    p.research.apply(p.context("researcher"), "PROJ-APPLIED", "Not yet decided")
+    p.research.apply(p.context("researcher"), "PROJ-REJECTED", "Rejected")
+    p.research.decide(p.context("steward"), "PROJ-REJECTED", approve=False, expires_at=None)
+    for project in ("PROJ-APPLIED", "PROJ-REJECTED", "PROJ-NOPE", None):
+        _assert_cohort_denied(world, project)
+    _assert_cohort_denied(world, "PROJ-1", actor="outsider")
+
+
+def test_research_origin_sample_only_reaches_its_own_project(world: World) -> None:
+    p = world.platform
+    _approve(world, "PROJ-2")
+    volunteer = make_cpr(40)
+    p.persons.register(p.context(), volunteer)
+    steward = p.context("steward")
+    p.samples.register(steward, volunteer, origin=SampleOrigin.RESEARCH, project="PROJ-2")
+    # The opted-out person gave a sample to PROJ-2 under that project's own consent.
+    p.samples.register(steward, world.opted_out, origin=SampleOrigin.RESEARCH, project="PROJ-2")
+
+    one, two = _cohort(world, "PROJ-1"), _cohort(world, "PROJ-2")
+    assert _project_pseudonym(world, "PROJ-1", volunteer) not in one
+    assert _project_pseudonym(world, "PROJ-1", world.opted_out) not in one
+    assert _project_pseudonym(world, "PROJ-2", volunteer) in two
+    assert _project_pseudonym(world, "PROJ-2", world.opted_out) in two
+    assert len(one) == 3
+    assert len(two) == 5
+
+
+# =========================================================================== 4. operators
+
+
+def _all_cprs(world: World) -> list[str]:
+    return [world.patient_a, world.patient_b, world.citizen_cpr, world.opted_out, make_cpr(5)]
+
+
+@pytest.mark.parametrize("purpose", [Purpose.QUALITY_ASSURANCE, Purpose.ADMINISTRATION])
+def test_operator_results_carry_no_cpr_or_person_pseudonym(world: World, purpose: Purpose) -> None:
+    p = world.platform
+    ctx = p.context("operator", purpose=purpose)
+    rows = p.samples.status(ctx)
+    assert len(rows) == 4
+    text = repr(rows) + "".join(str(vars(r)) if hasattr(r, "__dict__") else "" for r in rows)
+    for cpr in _all_cprs(world):
+        assert cpr not in text
+        assert cpr.replace("-", "") not in text
+        assert _pseudonym(world, cpr) not in text
+    assert "hp-" not in text
+    assert {r.department for r in rows} == {"DEP-A", "DEP-B"}
+
+
+@pytest.mark.parametrize("purpose", [Purpose.QUALITY_ASSURANCE, Purpose.ADMINISTRATION])
+def test_operator_reaches_no_person(world: World, purpose: Purpose) -> None:
+    p = world.platform
+    ctx = p.context("operator", purpose=purpose)
+    cpr = world.patient_a
+    attempts: list[Callable[[], object]] = [
+        lambda: p.persons.register(ctx, cpr),
+        lambda: p.persons.show(ctx, cpr),
+        lambda: p.persons.reidentify(ctx, _pseudonym(world, cpr)),
+        lambda: p.consent.show(ctx, cpr),
+        lambda: p.consent.set(ctx, cpr, recontact=True),
+        lambda: p.requisitions.create(ctx, cpr),
+        lambda: p.samples.register(ctx, cpr, origin=SampleOrigin.VOLUNTARY),
+        lambda: p.audit.person_log(ctx, cpr),
+        lambda: p.audit.log(ctx),
+        lambda: p.research.cohort(ctx),
+        lambda: p.directory.list_users(ctx),
+    ]
+    for attempt in attempts:
+        before = audit_count(p)
+        with pytest.raises(PermissionDeniedError):
+            attempt()
+        assert audit_count(p) == before + 1
+        assert last_entry(p).decision == "deny"
+
+
+def test_audit_log_never_holds_a_cpr(world: World) -> None:
+    p = world.platform
+    p.persons.reidentify(p.context("clin-a"), _pseudonym(world, world.patient_a))
+    with pytest.raises(PermissionDeniedError):
+        p.persons.show(p.context("clin-b"), world.patient_a)
+    with p.catalog.engine.connect() as conn:
+        rows = conn.execute(sa.select(audit_log)).all()
+    text = "\n".join(repr(tuple(r)) for r in rows)
+    for cpr in _all_cprs(world):
+        assert cpr not in text
+        assert cpr.replace("-", "") not in text

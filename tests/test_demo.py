@@ -1,0 +1,99 @@
+"""The demo runs end to end, and no CPR number or key leaks into output, logs or the catalog."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import logging
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from helgenom.adapters.catalog.schema import persons
+from helgenom.cli.main import app
+from helgenom.services.platform import open_platform
+
+
+def _all_cprs(home: Path) -> list[str]:
+    """Decrypt every CPR in the vault of the instance at ``home`` (test-only)."""
+    with open_platform(str(home)) as p:
+        vault = p.persons.vault
+        with p.catalog.begin() as conn:
+            rows = conn.execute(sa.select(persons.c.pseudonym)).all()
+            return [vault.reveal(conn, r.pseudonym).digits for r in rows]
+
+
+def _secret_strings(home: Path) -> list[str]:
+    """Every key's secret payload in the textual forms it could leak as."""
+    found: list[str] = []
+    for path in (home / "keys").iterdir():
+        if path.suffix == ".pub":
+            continue
+        text = path.read_text()
+        for line in text.splitlines():
+            if line.startswith(("HELGENOM-KEY", "-----")):
+                continue
+            found.append(line.strip())
+            with contextlib.suppress(ValueError):
+                found.append(base64.b64decode(line).hex())
+    return [s for s in found if len(s) >= 16]
+
+
+def test_demo_runs_and_leaks_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    home = tmp_path / "demo"
+    caplog.set_level(logging.DEBUG)
+    result = CliRunner().invoke(app, ["demo", "--home", str(home)])
+    assert result.exit_code == 0, result.output
+    output = result.output
+    assert "Access attempts" in output
+    assert "Who used my data" in output
+    assert "Audit chain: intact" in output
+    assert "denied" in output
+    assert "allowed" in output
+    assert re.search(r"cohort 6 -> 5", output), output
+    cprs = _all_cprs(home)
+    assert len(cprs) == 6
+    texts = {"output": output, "logs": caplog.text}
+    for where, text in texts.items():
+        digits_only = re.sub(r"\D", "", text)
+        for cpr in cprs:
+            assert cpr not in digits_only, f"a CPR number appears in the {where}"
+            assert f"{cpr[:6]}-{cpr[6:]}" not in text
+        for secret in _secret_strings(home):
+            assert secret not in text, f"key material appears in the {where}"
+    catalog_bytes = (home / "catalog.db").read_bytes()
+    wal = home / "catalog.db-wal"
+    if wal.exists():
+        catalog_bytes += wal.read_bytes()
+    for cpr in cprs:
+        assert cpr.encode() not in catalog_bytes, "a CPR is stored in clear in the catalog"
+        assert f"{cpr[:6]}-{cpr[6:]}".encode() not in catalog_bytes
+
+
+def test_demo_command_on_a_fresh_folder(tmp_path: Path) -> None:
+    """``python -m helgenom demo`` as a new user runs it: exit 0, tables printed."""
+    home = tmp_path / "d"
+    proc = subprocess.run(
+        [sys.executable, "-m", "helgenom", "demo", "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Audit chain: intact" in proc.stdout
+    assert "Traceback" not in proc.stderr
+    again = subprocess.run(
+        [sys.executable, "-m", "helgenom", "demo", "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert again.returncode != 0
+    assert "already holds an instance" in again.stderr
