@@ -226,9 +226,7 @@ def test_init_unreachable_database(home: Path) -> None:
 @pytest.mark.parametrize(
     "name", [KeyName.PSEUDONYM, KeyName.AUDIT, KeyName.CPR, KeyName.CRYPT4GH_SECRET]
 )
-def test_init_force_never_replaces_a_key_that_data_depends_on(
-    home: Path, name: KeyName
-) -> None:
+def test_init_force_never_replaces_a_key_that_data_depends_on(home: Path, name: KeyName) -> None:
     init_instance(home)
     (home / "keys" / name.value).unlink()
     with pytest.raises(ConfigurationError, match="restore them from your key backup"):
