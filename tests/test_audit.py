@@ -320,11 +320,12 @@ def last_seq(p: Platform) -> int:
 
 def bypass_append_only(conn: Connection) -> None:
     """What an attacker with database access does first."""
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_log_no_update")
-        conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_log_no_delete")
-    else:
-        conn.exec_driver_sql("ALTER TABLE audit_log DISABLE TRIGGER USER")
+    for table in ("audit_log", "audit_subjects"):
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_update")
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_delete")
+        else:
+            conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
 
 
 def pseudonym(p: Platform, cpr: str) -> str:
@@ -515,6 +516,20 @@ def hide_subject(conn: Connection, c: Chain) -> int:
     return c.with_subjects
 
 
+def drop_index_row(conn: Connection, c: Chain) -> int:
+    """Hide an access from the person's "who used my data" view (index only)."""
+    seq = c.with_subjects
+    conn.execute(audit_subjects.delete().where(audit_subjects.c.seq == seq))
+    return seq
+
+
+def add_index_row(conn: Connection, c: Chain) -> int:
+    """Make an access appear in another person's view (index only)."""
+    seq = c.mid
+    conn.execute(audit_subjects.insert().values(person_pseudonym="hp-" + "a" * 26, seq=seq))
+    return seq
+
+
 def subjects_not_a_list(conn: Connection, c: Chain) -> int:
     _set(conn, c.mid, subjects="0")
     return c.mid
@@ -608,6 +623,8 @@ TAMPERINGS: list[Callable[[Connection, Chain], int]] = [
     modify_decision,
     modify_actor,
     hide_subject,
+    drop_index_row,
+    add_index_row,
     subjects_not_a_list,
     non_ascii_hash,
     modify_last_hash,
@@ -689,6 +706,16 @@ def test_append_only_triggers_refuse_update_and_delete(world: World) -> None:
         ):
             with pytest.raises(sa.exc.DBAPIError, match="append-only"):
                 execute(statement)
+    for statement in (
+        "UPDATE audit_subjects SET person_pseudonym = 'hp-x'",
+        "DELETE FROM audit_subjects",
+    ):
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+            execute(statement)
+    if p.catalog.backend == "postgresql":
+        for table in ("audit_log", "audit_subjects", "consent_events"):
+            with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+                execute(f"TRUNCATE {table} CASCADE")
     execute(
         "INSERT INTO consent_events (person_pseudonym, recorded_at, source, actor) "
         "SELECT person_pseudonym, recorded_at, source, 'x' FROM consent_events"

@@ -94,8 +94,9 @@ class SqlAuditLog:
         ).first()
         if head is None:
             raise IntegrityError(
-                "audit chain head is missing: the catalog was not initialised by helgenom init "
-                "or the head row was deleted; run helgenom audit verify"
+                "audit chain head is missing: the catalog was not initialised by helgenom init, "
+                "or the head row was deleted (tampering); no further access is possible until "
+                "the catalog is restored from backup and an auditor has investigated"
             )
         seq, previous = int(head.seq), str(head.hash)
         # Tampering must neither be hidden by the next append nor block it: never extend
@@ -220,7 +221,56 @@ class SqlAuditLog:
                 "chain head record is missing",
                 result.head_hash,
             )
+        if result.ok:
+            bad = self._check_subject_index(conn)
+            if bad is not None:
+                return ChainVerification(
+                    False,
+                    bad - 1,
+                    bad,
+                    "the person index (who used my data) does not match the entry",
+                    result.head_hash,
+                )
         return result
+
+    def _iter_index(self, conn: Connection, *, batch: int = 20000) -> Iterator[tuple[int, str]]:
+        last: tuple[int, str] = (0, "")
+        while True:
+            rows = conn.execute(
+                sa.select(audit_subjects.c.seq, audit_subjects.c.person_pseudonym)
+                .where(
+                    sa.or_(
+                        audit_subjects.c.seq > last[0],
+                        sa.and_(
+                            audit_subjects.c.seq == last[0],
+                            audit_subjects.c.person_pseudonym > last[1],
+                        ),
+                    )
+                )
+                .order_by(audit_subjects.c.seq, audit_subjects.c.person_pseudonym)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return
+            for row in rows:
+                yield int(row.seq), str(row.person_pseudonym)
+            last = (int(rows[-1].seq), str(rows[-1].person_pseudonym))
+
+    def _check_subject_index(self, conn: Connection) -> int | None:
+        """The first seq whose index rows differ from its (verified) subjects, if any."""
+        index = self._iter_index(conn)
+        pending = next(index, None)
+        for record in self.iter_records(conn):
+            seq = record.entry.seq
+            if pending is not None and pending[0] < seq:
+                return pending[0]  # an index row for an entry that does not name it
+            found: list[str] = []
+            while pending is not None and pending[0] == seq:
+                found.append(pending[1])
+                pending = next(index, None)
+            if found != sorted(set(record.entry.subjects)):
+                return seq
+        return None if pending is None else pending[0]
 
     def entries_for_person(self, conn: Connection, pseudonym: str) -> list[AuditEntry]:
         """Entries that name ``pseudonym`` as a subject, oldest first."""

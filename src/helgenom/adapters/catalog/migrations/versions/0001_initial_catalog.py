@@ -202,6 +202,7 @@ def upgrade() -> None:
         )
 
     _append_only("audit_log")
+    _append_only("audit_subjects")
     _append_only("consent_events")
 
 
@@ -222,6 +223,10 @@ def _append_only(table: str) -> None:
         op.execute(
             f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
             "FOR EACH ROW EXECUTE FUNCTION helgenom_append_only()"
+        )
+        op.execute(
+            f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION helgenom_append_only()"
         )
     elif dialect == "sqlite":
         for verb in ("UPDATE", "DELETE"):
