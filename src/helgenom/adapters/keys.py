@@ -36,10 +36,14 @@ class KeyName(enum.StrEnum):
     TOKEN_SIGNING = "token-signing.pem"  # noqa: S105 - a file name, not a secret
     CRYPT4GH_SECRET = "platform.c4gh.sec"  # noqa: S105 - a file name, not a secret
     CRYPT4GH_PUBLIC = "platform.c4gh.pub"
+    CRYPT4GH_NEXT_SECRET = "platform.c4gh.next.sec"  # noqa: S105 - a file name
+    CRYPT4GH_NEXT_PUBLIC = "platform.c4gh.next.pub"
 
 
 SYMMETRIC_KEYS = (KeyName.PSEUDONYM, KeyName.AUDIT, KeyName.CPR)
 SECRET_KEYS = (*SYMMETRIC_KEYS, KeyName.TOKEN_SIGNING, KeyName.CRYPT4GH_SECRET)
+RETIRED_DIR = "retired"
+"""Sub-folder of retired Crypt4GH key pairs, named by key id."""
 IRREPLACEABLE_KEYS = (*SYMMETRIC_KEYS, KeyName.CRYPT4GH_SECRET)
 """Keys whose loss cannot be repaired by making a new one: data depends on them."""
 
@@ -229,7 +233,9 @@ class KeyStore:
 
     def load_crypt4gh_secret(self) -> SecretBytes:
         """Load the platform's Crypt4GH secret key (32 raw bytes)."""
-        path = self._check_private(KeyName.CRYPT4GH_SECRET)
+        return self._read_c4gh_secret(self._check_private(KeyName.CRYPT4GH_SECRET))
+
+    def _read_c4gh_secret(self, path: Path) -> SecretBytes:
         lines = path.read_bytes().strip().splitlines()
         problem = "not a Crypt4GH private key"
         try:
@@ -249,7 +255,9 @@ class KeyStore:
 
     def load_crypt4gh_public(self) -> bytes:
         """Load the platform's Crypt4GH public key (32 raw bytes)."""
-        path = self.path(KeyName.CRYPT4GH_PUBLIC)
+        return self._read_c4gh_public(self.path(KeyName.CRYPT4GH_PUBLIC))
+
+    def _read_c4gh_public(self, path: Path) -> bytes:
         try:
             lines = path.read_bytes().strip().splitlines()
             value = base64.b64decode(lines[1], validate=True)
@@ -282,3 +290,74 @@ class KeyStore:
             KeyCheck(pub.name, pub.exists(), "ok (public)" if pub.exists() else f"{pub} missing")
         )
         return checks
+
+    # -- Crypt4GH key pairs: active, next (during a rotation) and retired ---------------------
+
+    def crypt4gh_pairs(self) -> tuple[tuple[SecretBytes, bytes], list[tuple[SecretBytes, bytes]]]:
+        """The active pair, and every other pair that may still open a header.
+
+        Others are the retired pairs and, while a rotation is under way, the next one.
+        """
+        # Public keys are derived from the secrets, so a pair can never be mismatched.
+        active_secret = self.load_crypt4gh_secret()
+        active = (active_secret, crypt4gh_public_of(active_secret))
+        others: list[tuple[SecretBytes, bytes]] = []
+        nxt = self.path(KeyName.CRYPT4GH_NEXT_SECRET)
+        if nxt.exists():
+            self._check_private(KeyName.CRYPT4GH_NEXT_SECRET)
+            secret = self._read_c4gh_secret(nxt)
+            others.append((secret, crypt4gh_public_of(secret)))
+        retired = self.keys_path / RETIRED_DIR
+        if retired.is_dir():
+            for sec in sorted(retired.glob("*.c4gh.sec")):
+                secret = self._read_c4gh_secret(sec)
+                others.append((secret, crypt4gh_public_of(secret)))
+        return active, others
+
+    def begin_crypt4gh_rotation(self) -> bytes:
+        """Create the next platform key pair (or keep the one an interrupted rotation made).
+
+        Returns the next public key.
+        """
+        sec, pub = self.path(KeyName.CRYPT4GH_NEXT_SECRET), self.path(KeyName.CRYPT4GH_NEXT_PUBLIC)
+        if not sec.exists():
+            pub.unlink(missing_ok=True)
+            self._generate_crypt4gh(sec, pub)
+        return self._read_c4gh_public(pub)
+
+    def finish_crypt4gh_rotation(self, retired_id: str) -> None:
+        """Retire the active pair (kept under ``retired/``) and make the next pair active."""
+        sec, pub = self.path(KeyName.CRYPT4GH_SECRET), self.path(KeyName.CRYPT4GH_PUBLIC)
+        nsec = self.path(KeyName.CRYPT4GH_NEXT_SECRET)
+        npub = self.path(KeyName.CRYPT4GH_NEXT_PUBLIC)
+        retired = self.keys_path / RETIRED_DIR
+        retired.mkdir(mode=0o700, exist_ok=True)
+        rsec, rpub = retired / f"{retired_id}.c4gh.sec", retired / f"{retired_id}.c4gh.pub"
+        if not rsec.exists():
+            _write_private(rsec, sec.read_bytes())
+        if not rpub.exists():
+            rpub.write_bytes(pub.read_bytes())
+        # The secret decides (public keys are derived from it): switch it first.
+        os.replace(nsec, sec)
+        if npub.exists():
+            os.replace(npub, pub)
+        _fsync_dir(self.keys_path)
+
+
+def crypt4gh_public_of(secret: SecretBytes) -> bytes:
+    """The X25519 public key of a Crypt4GH secret key."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    private = X25519PrivateKey.from_private_bytes(secret.reveal())
+    return private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -31,6 +31,7 @@ from helgenom.services import (
 )
 from helgenom.services.demo import DemoReport, run_demo
 from helgenom.services.instance import init_instance, instance_status
+from helgenom.services.objects import OBJECT_KINDS, parse_kind
 from helgenom.services.platform import Platform, open_platform
 
 _CPR_LIKE = re.compile(r"\d{6,}(?:-\d+)*")
@@ -604,6 +605,138 @@ def project_cohort(
         table.add_row(m.project_pseudonym, m.sex.value, str(m.birth_year), m.origin.value)
     out.print(table)
     out.print(f"{len(members)} persons (opted-out persons are excluded)")
+
+
+# ----------------------------------------------------------------------------- objects / keys
+
+object_app = typer.Typer(
+    help="Encrypted genome files (Crypt4GH at rest, checksummed).", no_args_is_help=True
+)
+keys_app = typer.Typer(help="Platform key management.", no_args_is_help=True)
+app.add_typer(object_app, name="object")
+app.add_typer(keys_app, name="keys")
+
+
+@object_app.command("put")
+def object_put(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="File to store (FASTQ, BAM, CRAM, VCF, ...).")],
+    sample: Annotated[str, typer.Option(help="Sample id (see helgenom sample status).")],
+    kind: Annotated[str, typer.Option(help=f"One of: {', '.join(OBJECT_KINDS)}.")],
+) -> None:
+    """Encrypt and store a file for a sample; prints the object id (operator)."""
+    state = _state(ctx)
+    result = state.platform().objects.put(
+        state.context(), file, sample_id=sample, kind=parse_kind(kind)
+    )
+    if not result.created:
+        err.print("[dim]same content already stored for this sample: nothing changed[/]")
+    out.print(result.record.object_id)
+
+
+@object_app.command("get")
+def object_get(
+    ctx: typer.Context,
+    object_id: Annotated[str, typer.Argument(metavar="ID", help="Object id (obj-...).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")],
+    force: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+) -> None:
+    """Decrypt an object to a file (checked against its SHA-256 before it appears)."""
+    state = _state(ctx)
+    record = state.platform().objects.get(state.context(), object_id, output, force=force)
+    out.print(f"wrote {output} ({record.plaintext_size} bytes, sha256 {record.plaintext_sha256})")
+
+
+@object_app.command("export")
+def object_export(
+    ctx: typer.Context,
+    object_id: Annotated[str, typer.Argument(metavar="ID", help="Object id (obj-...).")],
+    recipient_key: Annotated[Path, typer.Option(help="The recipient's Crypt4GH public key file.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Crypt4GH file to write.")],
+    force: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+) -> None:
+    """Re-encrypt an object's header to a recipient; they decrypt with any Crypt4GH tool."""
+    state = _state(ctx)
+    try:
+        key_bytes = recipient_key.read_bytes()
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {recipient_key}: {exc.strerror}") from None
+    record = state.platform().objects.export(
+        state.context(), object_id, key_bytes, output, force=force
+    )
+    out.print(f"wrote {output} for the recipient ({record.plaintext_size} bytes of plaintext)")
+
+
+@object_app.command("verify")
+def object_verify(
+    ctx: typer.Context,
+    object_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="One object (default: all).")
+    ] = None,
+    all_objects: Annotated[bool, typer.Option("--all", help="Verify every object.")] = False,
+) -> None:
+    """Re-read and re-hash objects; exit 7 if any is missing, truncated or corrupt."""
+    if object_id is not None and all_objects:
+        raise InvalidInputError("give an object id or --all, not both")
+    state = _state(ctx)
+    report = state.platform().objects.verify(state.context(), object_id)
+    table = Table("object", "kind", "sample", "status", "detail", title="Object store verification")
+    for c in report.checks:
+        colour = "green" if c.status == "ok" else "red"
+        table.add_row(c.object_id, c.kind, c.sample_id, f"[{colour}]{c.status}[/]", c.detail)
+    out.print(table)
+    if report.orphans:
+        err.print(
+            f"[yellow]{len(report.orphans)} unreferenced bodies[/] (left by interrupted puts): "
+            + ", ".join(report.orphans[:5])
+        )
+    bad = [c for c in report.checks if c.status != "ok"]
+    out.print(f"{len(report.checks)} objects checked, {len(bad)} bad")
+    if bad:
+        raise typer.Exit(7)
+
+
+@object_app.command("list")
+def object_list(
+    ctx: typer.Context,
+    sample: Annotated[str | None, typer.Option(help="Only this sample's objects.")] = None,
+) -> None:
+    """Stored objects (operator)."""
+    state = _state(ctx)
+    table = Table("object", "kind", "sample", "bytes", "sha256", "created", title="Objects")
+    for r in state.platform().objects.list(state.context(), sample_id=sample):
+        table.add_row(
+            r.object_id,
+            r.kind.value,
+            r.sample_id,
+            f"{r.plaintext_size:,}",
+            r.plaintext_sha256[:16] + "...",
+            r.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    out.print(table)
+
+
+@object_app.command("delete")
+def object_delete(
+    ctx: typer.Context,
+    object_id: Annotated[str, typer.Argument(metavar="ID", help="Object id (obj-...).")],
+    reason: Annotated[str, typer.Option(help="Why it is deleted (recorded in the audit log).")],
+) -> None:
+    """Delete an object's data, leaving an audited tombstone (steward)."""
+    state = _state(ctx)
+    record = state.platform().objects.delete(state.context(), object_id, reason=reason)
+    out.print(f"deleted {record.object_id}; its tombstone stays in the catalog")
+
+
+@keys_app.command("rotate")
+def keys_rotate(ctx: typer.Context) -> None:
+    """Re-wrap every Crypt4GH header to a new platform key; bodies untouched (admin)."""
+    state = _state(ctx)
+    result = state.platform().objects.rotate_keys(state.context())
+    out.print(
+        f"platform key {result.old_key_id} retired, {result.new_key_id} active; "
+        f"{result.rewrapped} headers re-wrapped; old headers backed up to {result.backup_path}"
+    )
 
 
 # ----------------------------------------------------------------------------- audit

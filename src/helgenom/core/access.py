@@ -33,6 +33,13 @@ class Action(enum.StrEnum):
     PROJECT_APPLY = "project.apply"
     PROJECT_DECIDE = "project.decide"
     PROJECT_READ = "project.read"
+    OBJECT_PUT = "object.put"
+    OBJECT_READ = "object.read"
+    OBJECT_EXPORT = "object.export"
+    OBJECT_LIST = "object.list"
+    OBJECT_VERIFY = "object.verify"
+    OBJECT_DELETE = "object.delete"
+    KEYS_ROTATE = "keys.rotate"
     AUDIT_READ_PERSON = "audit.read_person"
     AUDIT_READ = "audit.read"
     AUDIT_VERIFY = "audit.verify"
@@ -129,6 +136,32 @@ POLICY: dict[Action, dict[Role, Relation]] = {
     Action.PROJECT_READ: {
         Role.STEWARD: Relation.ANY,
         Role.RESEARCHER: Relation.ANY,
+    },
+    Action.OBJECT_PUT: {
+        Role.OPERATOR: Relation.ANY,
+    },
+    Action.OBJECT_READ: {
+        Role.OPERATOR: Relation.ANY,
+        Role.CLINICIAN: Relation.OWN_DEPARTMENT,
+        Role.GENETICIST: Relation.OWN_DEPARTMENT,
+        Role.CITIZEN: Relation.SELF,
+    },
+    Action.OBJECT_EXPORT: {
+        Role.GENETICIST: Relation.OWN_DEPARTMENT,
+        Role.STEWARD: Relation.ANY,
+    },
+    Action.OBJECT_LIST: {
+        Role.OPERATOR: Relation.ANY,
+    },
+    Action.OBJECT_VERIFY: {
+        Role.OPERATOR: Relation.ANY,
+        Role.ADMIN: Relation.ANY,
+    },
+    Action.OBJECT_DELETE: {
+        Role.STEWARD: Relation.ANY,
+    },
+    Action.KEYS_ROTATE: {
+        Role.ADMIN: Relation.ANY,
     },
     Action.AUDIT_READ_PERSON: {
         Role.CITIZEN: Relation.SELF,

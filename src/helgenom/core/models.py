@@ -63,6 +63,21 @@ class SampleOrigin(enum.StrEnum):
     VOLUNTARY = "voluntary"
 
 
+class ObjectKind(enum.StrEnum):
+    """What a stored object is."""
+
+    FASTQ = "fastq"
+    BAM = "bam"
+    CRAM = "cram"
+    CRAI = "crai"
+    VCF = "vcf"
+    GVCF = "gvcf"
+    TBI = "tbi"
+    CSI = "csi"
+    REPORT = "report"
+    OTHER = "other"
+
+
 PLATFORM_ORG_CODE = "platform"
 """Code of the organisation that runs the platform, created by ``helgenom init``."""
 

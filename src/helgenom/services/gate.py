@@ -118,6 +118,39 @@ class Gate:
                 conn, [self._draft(ctx, action, resource, subjects or set(), decision, reason)]
             )
 
+    def authorise(
+        self,
+        ctx: RequestContext,
+        action: Action,
+        *,
+        resource: str,
+        person: str | None = None,
+    ) -> None:
+        """A pre-check before long work (an upload): raises, audited, if denied.
+
+        Writes nothing when allowed: the work then finishes inside :meth:`access`,
+        which decides again and writes the ``allow`` entry with the result.
+        """
+        with self.catalog.begin() as conn:
+            subject = None
+            if person is not None:
+                subject = SubjectFacts(person, requisition_departments(conn, person))
+            project = project_facts(conn, ctx.project) if ctx.project else None
+            decision = decide_access(ctx, action, subject, project)
+        if not decision.allowed:
+            self.record(
+                ctx,
+                action,
+                resource,
+                subjects={person} if person else set(),
+                decision="deny",
+                reason=decision.reason,
+            )
+            raise PermissionDeniedError(
+                f"{ctx.actor.name} (role {ctx.actor.role.value}, {ctx.actor.org_code}) may not "
+                f"{action.value} for purpose {ctx.purpose.value}: {decision.reason}"
+            )
+
     @contextmanager
     def access(
         self,

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from helgenom.adapters.audit import SqlAuditLog
 from helgenom.adapters.catalog import Catalog, create_catalog
 from helgenom.adapters.keys import KeyName, KeyStore
+from helgenom.adapters.objectstore import create_store
+from helgenom.adapters.objectstore.crypt4gh import Crypt4ghKeyring, Crypt4ghStore
 from helgenom.core.access import DEFAULT_PURPOSE, ROLE_PURPOSES
 from helgenom.core.errors import ConfigurationError, InvalidInputError, PermissionDeniedError
 from helgenom.core.models import Principal, Purpose, RequestContext
@@ -20,6 +23,7 @@ from helgenom.services.identity import (
     SampleService,
     Vault,
 )
+from helgenom.services.objects import ObjectService
 from helgenom.services.research import ResearchService
 from helgenom.services.settings import Settings, load_settings
 
@@ -39,6 +43,7 @@ class Platform:
     samples: SampleService
     research: ResearchService
     audit: AuditService
+    objects: ObjectService
 
     def context(
         self,
@@ -132,4 +137,21 @@ def open_platform(home: str | None = None, *, settings: Settings | None = None) 
         samples=SampleService(gate, vault),
         research=ResearchService(gate, pseudonym_key),
         audit=AuditService(gate, audit_log, vault),
+        objects=ObjectService(
+            catalog, gate, keys, _store_factory(settings), settings.home / "backups"
+        ),
     )
+
+
+def _store_factory(settings: Settings) -> Callable[[Crypt4ghKeyring], Crypt4ghStore]:
+    def build(keyring: Crypt4ghKeyring) -> Crypt4ghStore:
+        inner = create_store(
+            settings.resolved_object_store_url,
+            endpoint_url=settings.s3_endpoint_url,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=settings.s3_secret_access_key,
+            region=settings.s3_region,
+        )
+        return Crypt4ghStore(inner, keyring)
+
+    return build

@@ -22,7 +22,17 @@ CONFIG_FILE_NAME = "helgenom.toml"
 CONFIG_FORMAT_VERSION = 1
 
 DEFAULT_PASSWORDS = frozenset(
-    {"postgres", "password", "changeme", "change-me", "secret", "admin", "helgenom", "test"}
+    {
+        "postgres",
+        "password",
+        "changeme",
+        "change-me",
+        "secret",
+        "admin",
+        "helgenom",
+        "test",
+        "minioadmin",
+    }
 )
 """Database passwords a production instance refuses."""
 
@@ -49,6 +59,16 @@ class Settings(BaseSettings):
     """Folder of key files; default ``HOME/keys``."""
     user: str | None = None
     """Acting principal on the embedded profile (``HELGENOM_USER``)."""
+    object_store_url: str = ""
+    """Where encrypted bodies go: ``file:///PATH`` (default ``HOME/objects``) or ``s3://B/P``."""
+    s3_endpoint_url: str | None = None
+    """S3 endpoint of a non-AWS server (``http://host:port``)."""
+    s3_access_key_id: str | None = None
+    """S3 access key id (else the usual AWS_* environment variables)."""
+    s3_secret_access_key: str | None = Field(default=None, repr=False)
+    """S3 secret key (else the usual AWS_* environment variables)."""
+    s3_region: str | None = None
+    """S3 region."""
     format_version: int = CONFIG_FORMAT_VERSION
     """Version of the config file format."""
 
@@ -70,6 +90,11 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.home / 'catalog.db'}"
 
     @property
+    def resolved_object_store_url(self) -> str:
+        """The object store URL, with the embedded default filled in."""
+        return self.object_store_url or (self.home / "objects").as_uri()
+
+    @property
     def resolved_keys_path(self) -> Path:
         """The keys folder."""
         return self.keys_path or self.home / "keys"
@@ -78,6 +103,12 @@ class Settings(BaseSettings):
         """Refuse default secrets outside development."""
         if self.environment is Environment.DEVELOPMENT:
             return
+        secret = self.s3_secret_access_key
+        if secret is not None and secret.lower() in DEFAULT_PASSWORDS:
+            raise ConfigurationError(
+                "s3_secret_access_key is a well-known default; a production instance refuses "
+                "to start with it: set the object store's real credentials"
+            )
         password = urlsplit(self.resolved_database_url).password
         if password is not None and unquote(password).lower() in DEFAULT_PASSWORDS:
             raise ConfigurationError(
@@ -158,6 +189,10 @@ def dump_config(settings: Settings) -> str:
         lines.append(f"database_url = {_toml_string(settings.database_url)}")
     if settings.keys_path is not None:
         lines.append(f"keys_path = {_toml_string(str(settings.keys_path))}")
+    if settings.object_store_url:
+        lines.append(f"object_store_url = {_toml_string(settings.object_store_url)}")
+    if settings.s3_endpoint_url:
+        lines.append(f"s3_endpoint_url = {_toml_string(settings.s3_endpoint_url)}")
     return "\n".join(lines) + "\n"
 
 

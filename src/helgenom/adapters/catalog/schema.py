@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -191,3 +192,27 @@ audit_head = Table(
     Column("hash", String(64), nullable=False),
     Column("mac", String(64), nullable=False),
 )
+
+objects = Table(
+    "objects",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("sample_id", String(40), ForeignKey("samples.id"), nullable=False, index=True),
+    Column("person_pseudonym", String(40), ForeignKey("persons.pseudonym"), nullable=False),
+    Column("plaintext_sha256", String(64), nullable=False),
+    Column("plaintext_size", BigInteger, nullable=False),
+    Column("ciphertext_sha256", String(64), nullable=False),
+    Column("ciphertext_size", BigInteger, nullable=False),
+    Column("header", LargeBinary, nullable=False),
+    Column("key_id", String(32), nullable=False, index=True),
+    Column("body_key", String(200), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("provenance", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("deleted_at", UtcDateTime, nullable=True),
+    Column("deleted_by", String(64), nullable=True),
+    Column("format_version", Integer, nullable=False),
+)
+"""Every stored object: checksums, the Crypt4GH header (apart from the body), provenance."""

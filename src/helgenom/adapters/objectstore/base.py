@@ -1,0 +1,103 @@
+"""The object store interface: bytes under keys, written atomically, read in ranges.
+
+Backends know nothing of encryption or policy; :class:`~.crypt4gh.Crypt4ghStore`
+wraps any of them. Keys are ``/``-separated relative names of safe characters.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from helgenom.core.errors import InvalidInputError
+
+CHUNK_SIZE = 1 << 20
+"""Default chunk size for streaming reads (1 MiB)."""
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+
+
+def check_key(key: str) -> str:
+    """Validate an object key (no ``..``, no leading ``/``, safe characters only)."""
+    if len(key) > 512 or not _KEY_RE.match(key) or ".." in key.split("/"):
+        raise InvalidInputError(
+            f"object key {key!r} is not valid: use '/'-separated names of letters, digits, "
+            "'.', '_' or '-'"
+        )
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """What a store knows about one stored object."""
+
+    key: str
+    """The object's key."""
+    size: int
+    """Size in bytes."""
+
+
+class ObjectStore(abc.ABC):
+    """Bytes under keys. Every backend passes the same conformance suite.
+
+    ``put`` is atomic: a reader sees the whole object or nothing, never a part,
+    even if the writer is killed. ``get_range`` reads only the bytes asked for.
+    Missing keys raise :class:`~helgenom.core.errors.NotFoundError`; an unreachable
+    backend raises :class:`~helgenom.core.errors.StorageUnavailableError`.
+    """
+
+    url: str
+    """Where the store is (never contains a secret)."""
+
+    @abc.abstractmethod
+    def put(self, key: str, source: BinaryIO) -> int:
+        """Stream ``source`` to its end into ``key``, atomically; returns the bytes written.
+
+        An existing object under ``key`` is replaced only once the new one is complete.
+        """
+
+    @abc.abstractmethod
+    def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        """Stream the whole object in chunks of at most ``chunk_size`` bytes."""
+
+    def get(self, key: str) -> bytes:
+        """The whole object in memory (small objects only)."""
+        return b"".join(self.iter_chunks(key))
+
+    @abc.abstractmethod
+    def get_range(self, key: str, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of the object, clipped to its size."""
+
+    @abc.abstractmethod
+    def head(self, key: str) -> ObjectInfo:
+        """Size of the object."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove the object; raises NotFoundError when there is none."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Objects whose key starts with ``prefix``, in key order."""
+
+    def exists(self, key: str) -> bool:
+        """Whether an object is stored under ``key``."""
+        from helgenom.core.errors import NotFoundError
+
+        try:
+            self.head(key)
+        except NotFoundError:
+            return False
+        return True
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+
+def check_range(start: int, end: int) -> None:
+    """Validate a half-open byte range."""
+    if start < 0 or end < start:
+        raise InvalidInputError(f"byte range [{start}, {end}) is not valid: need 0 <= start <= end")

@@ -1,0 +1,460 @@
+"""Crypt4GH encryption at rest, as a wrapper around any :class:`ObjectStore`.
+
+A GA4GH Crypt4GH file is a header (the data key, encrypted to each recipient's
+X25519 key) followed by the body: 64 KiB plaintext segments, each sealed with
+ChaCha20-Poly1305 under the data key as ``nonce(12) || ciphertext || MAC(16)``.
+
+Here the header is kept apart from the body (the catalog stores it), and only
+the body goes to the backend. So:
+
+* re-encryption for a recipient, or to a new platform key, rewrites the header
+  (a few hundred bytes) and never the data;
+* ``header + body`` is a standard Crypt4GH file any Crypt4GH tool can decrypt;
+* a plaintext byte range maps onto whole segments, and only those are read and
+  decrypted (the crypt4gh library's own offset/span code is not used: it returns
+  wrong bytes past 64 KiB).
+
+Headers are built and opened with the ``crypt4gh`` library; segments are sealed
+with the ``cryptography`` package's ChaCha20-Poly1305 (the same IETF construction,
+several times faster). The library logs secret keys at DEBUG level, so its logger
+is held at INFO or above while helgenom uses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from helgenom.adapters.keys import SecretBytes
+from helgenom.adapters.objectstore.base import ObjectStore, check_range
+from helgenom.core.errors import ConfigurationError, IntegrityError, NotFoundError
+
+SEGMENT_SIZE = 65536
+"""Plaintext bytes per Crypt4GH segment."""
+SEGMENT_OVERHEAD = 12 + 16
+"""Nonce and MAC added to every segment."""
+CIPHER_SEGMENT_SIZE = SEGMENT_SIZE + SEGMENT_OVERHEAD
+"""Ciphertext bytes per full segment (65,564)."""
+BATCH_SEGMENTS = 16
+"""Segments handled per step of the streaming pipeline (1 MiB)."""
+QUEUE_DEPTH = 8
+"""Batches in flight between pipeline threads; bounds memory to a few MiB."""
+
+
+def _quiet_crypt4gh_logger() -> None:
+    logger = logging.getLogger("crypt4gh")
+    if logger.getEffectiveLevel() < logging.INFO:
+        logger.setLevel(logging.INFO)
+
+
+def ciphertext_size(plaintext_size: int) -> int:
+    """Body size of a plaintext of ``plaintext_size`` bytes."""
+    full, rest = divmod(plaintext_size, SEGMENT_SIZE)
+    return full * CIPHER_SEGMENT_SIZE + (rest + SEGMENT_OVERHEAD if rest else 0)
+
+
+def key_id(public_key: bytes) -> str:
+    """A short, stable name of a Crypt4GH public key (hex of its SHA-256, 32 chars)."""
+    return hashlib.sha256(public_key).hexdigest()[:32]
+
+
+def parse_public_key(data: bytes) -> bytes:
+    """Read a Crypt4GH public key file (PEM-like) or 32 raw bytes."""
+    import base64
+    import binascii
+
+    text = data.strip()
+    if len(text) == 32 and not text.startswith(b"-----"):
+        return bytes(text)
+    lines = text.splitlines()
+    if len(lines) == 3 and lines[0] == b"-----BEGIN CRYPT4GH PUBLIC KEY-----":
+        try:
+            key = base64.b64decode(lines[1], validate=True)
+        except binascii.Error:
+            key = b""
+        if len(key) == 32:
+            return key
+    raise ConfigurationError(
+        "not a Crypt4GH public key: expected the file written by crypt4gh-keygen "
+        "(-----BEGIN CRYPT4GH PUBLIC KEY----- ...)"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPair:
+    """A Crypt4GH X25519 key pair of the platform."""
+
+    secret: SecretBytes
+    public: bytes
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self.public)
+
+
+class Crypt4ghKeyring:
+    """The platform's active key pair (new writes) and retired ones (old headers)."""
+
+    def __init__(self, active: KeyPair, retired: Iterable[KeyPair] = ()) -> None:
+        _quiet_crypt4gh_logger()
+        self.active = active
+        self._by_id = {kp.key_id: kp for kp in (*retired, active)}
+
+    def __repr__(self) -> str:
+        return f"Crypt4ghKeyring(active={self.active.key_id}, keys={len(self._by_id)})"
+
+    def pair(self, header_key_id: str) -> KeyPair:
+        """The key pair a header was made for."""
+        try:
+            return self._by_id[header_key_id]
+        except KeyError:
+            raise ConfigurationError(
+                f"no platform Crypt4GH key with id {header_key_id} is available (neither active "
+                "nor retired): restore the key file from your key backup"
+            ) from None
+
+
+def _ephemeral_secret() -> bytes:
+    return X25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+
+
+def make_header(session_key: bytes, recipient_public: bytes) -> bytes:
+    """A Crypt4GH header carrying ``session_key`` for one recipient."""
+    from crypt4gh import header as c4gh_header
+
+    packet = c4gh_header.make_packet_data_enc(0, session_key)
+    packets = list(c4gh_header.encrypt(packet, [(0, _ephemeral_secret(), recipient_public)]))
+    return bytes(c4gh_header.serialize(packets))
+
+
+def open_header(header: bytes, secret: SecretBytes) -> bytes:
+    """The data key inside ``header`` (raises IntegrityError if it cannot be opened)."""
+    from crypt4gh import header as c4gh_header
+
+    try:
+        packets = list(c4gh_header.parse(io.BytesIO(header)))
+        session_keys, edit_list = c4gh_header.deconstruct(
+            io.BytesIO(header), [(0, secret.reveal(), None)]
+        )
+    except Exception as exc:  # the library raises bare ValueError/Exception
+        raise IntegrityError(
+            "Crypt4GH header cannot be opened with the platform key (corrupt header or wrong key)"
+        ) from exc
+    if edit_list is not None or len(session_keys) != 1 or not packets:
+        raise IntegrityError("Crypt4GH header has an edit list or several data keys")
+    return bytes(session_keys[0])
+
+
+def reencrypt_header(header: bytes, secret: SecretBytes, recipient_public: bytes) -> bytes:
+    """The same data key, in a new header for ``recipient_public`` only."""
+    return make_header(open_header(header, secret), recipient_public)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBody:
+    """What a put produced: the header (for the catalog) and the checksums."""
+
+    body_key: str
+    header: bytes
+    key_id: str
+    plaintext_sha256: str
+    plaintext_size: int
+    ciphertext_sha256: str
+    ciphertext_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class BodyCheck:
+    """Result of re-reading and re-hashing a body."""
+
+    status: str
+    """``ok``, ``missing``, ``truncated`` or ``corrupt``."""
+    detail: str
+
+
+_DONE = object()
+
+
+def _pipeline(produce: Iterator[bytes], depth: int = QUEUE_DEPTH) -> Iterator[bytes]:
+    """Run ``produce`` in a background thread, handing items over a bounded queue.
+
+    Reading, hashing, sealing and writing then overlap (hashing and I/O release the
+    GIL). Errors in the producer are re-raised in the consumer; abandoning the
+    consumer stops the producer.
+    """
+    items: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for item in produce:
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(_DONE)
+        except BaseException as exc:  # handed to the consumer
+            items.put(exc)
+
+    thread = threading.Thread(target=run, name="helgenom-crypt4gh", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, bytes)
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+class _IteratorReader(io.RawIOBase):
+    """A read-only file over an iterator of byte chunks."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+        self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        while self._offset >= len(self._buffer):
+            try:
+                self._buffer = next(self._chunks)
+            except StopIteration:
+                return 0
+            self._offset = 0
+        n = min(len(target), len(self._buffer) - self._offset)
+        target[:n] = self._buffer[self._offset : self._offset + n]
+        self._offset += n
+        return n
+
+
+def _segments(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Re-cut a stream of chunks into pieces of exactly ``size`` (the last may be shorter)."""
+    pending = bytearray()
+    for chunk in chunks:
+        pending += chunk
+        if len(pending) >= size:
+            whole = len(pending) - len(pending) % size
+            view = bytes(pending[:whole])
+            del pending[:whole]
+            for i in range(0, whole, size):
+                yield view[i : i + size]
+    if pending:
+        yield bytes(pending)
+
+
+class Crypt4ghStore:
+    """Encrypts bodies with Crypt4GH into any :class:`ObjectStore`.
+
+    It does not decide who may read: services do, then call this wrapper.
+    """
+
+    def __init__(self, inner: ObjectStore, keyring: Crypt4ghKeyring) -> None:
+        self.inner = inner
+        self.keyring = keyring
+
+    def __repr__(self) -> str:
+        return f"Crypt4ghStore({self.inner!r})"
+
+    # -- writing ------------------------------------------------------------------------
+
+    def put(self, body_key: str, source: BinaryIO) -> StoredBody:
+        """Encrypt ``source`` into ``body_key`` (streaming, constant memory)."""
+        session_key = os.urandom(32)
+        aead = ChaCha20Poly1305(session_key)
+        plain_hash, cipher_hash = hashlib.sha256(), hashlib.sha256()
+        sizes = [0, 0]
+
+        def produce() -> Iterator[bytes]:
+            while True:
+                block = source.read(SEGMENT_SIZE * BATCH_SEGMENTS)
+                if not block:
+                    return
+                while len(block) % SEGMENT_SIZE and (
+                    more := source.read(SEGMENT_SIZE * BATCH_SEGMENTS - len(block))
+                ):
+                    block += more
+                plain_hash.update(block)
+                sizes[0] += len(block)
+                sealed = bytearray()
+                for i in range(0, len(block), SEGMENT_SIZE):
+                    nonce = os.urandom(12)
+                    sealed += nonce
+                    sealed += aead.encrypt(nonce, block[i : i + SEGMENT_SIZE], None)
+                out = bytes(sealed)
+                cipher_hash.update(out)
+                sizes[1] += len(out)
+                yield out
+
+        reader = io.BufferedReader(_IteratorReader(_pipeline(produce())), buffer_size=1 << 20)
+        written = self.inner.put(body_key, reader)
+        if written != sizes[1]:
+            raise IntegrityError(
+                f"object store wrote {written} bytes of body {body_key} but {sizes[1]} were sent"
+            )
+        active = self.keyring.active
+        return StoredBody(
+            body_key=body_key,
+            header=make_header(session_key, active.public),
+            key_id=active.key_id,
+            plaintext_sha256=plain_hash.hexdigest(),
+            plaintext_size=sizes[0],
+            ciphertext_sha256=cipher_hash.hexdigest(),
+            ciphertext_size=sizes[1],
+        )
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _aead(self, header: bytes, header_key_id: str) -> ChaCha20Poly1305:
+        pair = self.keyring.pair(header_key_id)
+        return ChaCha20Poly1305(open_header(header, pair.secret))
+
+    @staticmethod
+    def _open_segment(aead: ChaCha20Poly1305, segment: bytes, index: int, body_key: str) -> bytes:
+        if len(segment) <= SEGMENT_OVERHEAD:
+            raise IntegrityError(f"body {body_key} is truncated in segment {index}")
+        try:
+            return aead.decrypt(segment[:12], segment[12:], None)
+        except InvalidTag:
+            raise IntegrityError(
+                f"body {body_key} is corrupt: segment {index} fails its MAC (altered, truncated "
+                "or not encrypted for this header)"
+            ) from None
+
+    def iter_plaintext(
+        self, body_key: str, header: bytes, header_key_id: str, *, ciphertext_size: int
+    ) -> Iterator[bytes]:
+        """Decrypt the whole body as a stream of chunks (about 1 MiB each)."""
+        aead = self._aead(header, header_key_id)
+        self._check_size(body_key, ciphertext_size)
+
+        def produce() -> Iterator[bytes]:
+            batch = bytearray()
+            segments = _segments(
+                self.inner.iter_chunks(body_key, CIPHER_SEGMENT_SIZE * BATCH_SEGMENTS),
+                CIPHER_SEGMENT_SIZE,
+            )
+            for index, segment in enumerate(segments):
+                batch += self._open_segment(aead, segment, index, body_key)
+                if len(batch) >= SEGMENT_SIZE * BATCH_SEGMENTS:
+                    yield bytes(batch)
+                    batch.clear()
+            if batch:
+                yield bytes(batch)
+
+        return _pipeline(produce())
+
+    def _check_size(self, body_key: str, expected: int) -> None:
+        actual = self.inner.head(body_key).size
+        if actual < expected:
+            raise IntegrityError(
+                f"body {body_key} is truncated: {actual} of {expected} bytes are stored"
+            )
+        if actual > expected:
+            raise IntegrityError(
+                f"body {body_key} is corrupt: {actual} bytes are stored, {expected} expected"
+            )
+
+    def read_range(
+        self,
+        body_key: str,
+        header: bytes,
+        header_key_id: str,
+        start: int,
+        end: int,
+        *,
+        plaintext_size: int,
+    ) -> bytes:
+        """Plaintext bytes ``[start, end)``, reading and decrypting only their segments."""
+        check_range(start, end)
+        end = min(end, plaintext_size)
+        if start >= end:
+            return b""
+        first, last = start // SEGMENT_SIZE, (end - 1) // SEGMENT_SIZE
+        aead = self._aead(header, header_key_id)
+        raw = self.inner.get_range(
+            body_key, first * CIPHER_SEGMENT_SIZE, (last + 1) * CIPHER_SEGMENT_SIZE
+        )
+        plain = bytearray()
+        for n, offset in enumerate(range(0, len(raw), CIPHER_SEGMENT_SIZE)):
+            segment = raw[offset : offset + CIPHER_SEGMENT_SIZE]
+            plain += self._open_segment(aead, segment, first + n, body_key)
+        skip = start - first * SEGMENT_SIZE
+        piece = bytes(plain[skip : skip + (end - start)])
+        if len(piece) != end - start:
+            raise IntegrityError(f"body {body_key} is truncated before byte {end}")
+        return piece
+
+    def iter_ciphertext(self, body_key: str) -> Iterator[bytes]:
+        """The stored body as it is (for export behind a recipient's header)."""
+        return self.inner.iter_chunks(body_key, CIPHER_SEGMENT_SIZE * BATCH_SEGMENTS)
+
+    def check(
+        self,
+        body_key: str,
+        header: bytes,
+        header_key_id: str,
+        *,
+        plaintext_sha256: str,
+        plaintext_size: int,
+        ciphertext_sha256: str,
+        ciphertext_size: int,
+    ) -> BodyCheck:
+        """Re-read and re-hash a body: ``ok``, ``missing``, ``truncated`` or ``corrupt``."""
+        try:
+            stored = self.inner.head(body_key).size
+        except NotFoundError:
+            return BodyCheck("missing", f"body {body_key} is not in {self.inner.url}")
+        if stored < ciphertext_size:
+            return BodyCheck("truncated", f"{stored} of {ciphertext_size} bytes stored")
+        if stored > ciphertext_size:
+            return BodyCheck("corrupt", f"{stored} bytes stored, {ciphertext_size} expected")
+        try:
+            aead = self._aead(header, header_key_id)
+        except IntegrityError as exc:
+            return BodyCheck("corrupt", str(exc))
+        plain_hash, cipher_hash = hashlib.sha256(), hashlib.sha256()
+        size = 0
+        try:
+            for index, segment in enumerate(
+                _segments(self.iter_ciphertext(body_key), CIPHER_SEGMENT_SIZE)
+            ):
+                cipher_hash.update(segment)
+                plain = self._open_segment(aead, segment, index, body_key)
+                plain_hash.update(plain)
+                size += len(plain)
+        except IntegrityError as exc:
+            return BodyCheck("corrupt", str(exc))
+        except NotFoundError:
+            return BodyCheck("missing", f"body {body_key} vanished while being read")
+        if cipher_hash.hexdigest() != ciphertext_sha256:
+            return BodyCheck("corrupt", "ciphertext SHA-256 differs from the catalog")
+        if size != plaintext_size or plain_hash.hexdigest() != plaintext_sha256:
+            return BodyCheck("corrupt", "plaintext SHA-256 differs from the catalog")
+        return BodyCheck("ok", f"{size} bytes, checksums match")
