@@ -135,44 +135,7 @@ class KeyStore:
         return made
 
     def _generate_crypt4gh(self, sec: Path, pub: Path) -> list[KeyName]:
-        """Write an unencrypted Crypt4GH key pair in the crypt4gh tool's file format.
-
-        Done here rather than with ``crypt4gh.keys.c4gh.generate``, which logs the
-        private key at DEBUG level.
-        """
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
-        private = X25519PrivateKey.generate()
-        raw_secret = private.private_bytes(
-            serialization.Encoding.Raw,
-            serialization.PrivateFormat.Raw,
-            serialization.NoEncryption(),
-        )
-        raw_public = private.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        blob = (
-            b"c4gh-v1"
-            + _c4gh_string(b"none")
-            + _c4gh_string(b"none")
-            + _c4gh_string(raw_secret)
-            + _c4gh_string(b"helgenom platform key")
-        )
-        sec_text = (
-            b"-----BEGIN CRYPT4GH PRIVATE KEY-----\n"
-            + base64.b64encode(blob)
-            + b"\n-----END CRYPT4GH PRIVATE KEY-----\n"
-        )
-        pub_text = (
-            b"-----BEGIN CRYPT4GH PUBLIC KEY-----\n"
-            + base64.b64encode(raw_public)
-            + b"\n-----END CRYPT4GH PUBLIC KEY-----\n"
-        )
-        _write_private(sec, sec_text)
-        pub.unlink(missing_ok=True)
-        pub.write_bytes(pub_text)
-        os.chmod(pub, 0o644)
+        write_crypt4gh_keypair(sec, pub)
         return [KeyName.CRYPT4GH_SECRET, KeyName.CRYPT4GH_PUBLIC]
 
     def _check_private(self, name: KeyName) -> Path:
@@ -234,6 +197,10 @@ class KeyStore:
     def load_crypt4gh_secret(self) -> SecretBytes:
         """Load the platform's Crypt4GH secret key (32 raw bytes)."""
         return self._read_c4gh_secret(self._check_private(KeyName.CRYPT4GH_SECRET))
+
+    def read_crypt4gh_secret_file(self, path: Path) -> SecretBytes:
+        """Read any unencrypted Crypt4GH secret key file (e.g. a recipient's, in tests)."""
+        return self._read_c4gh_secret(path)
 
     def _read_c4gh_secret(self, path: Path) -> SecretBytes:
         lines = path.read_bytes().strip().splitlines()
@@ -342,6 +309,47 @@ class KeyStore:
         if npub.exists():
             os.replace(npub, pub)
         _fsync_dir(self.keys_path)
+
+
+def write_crypt4gh_keypair(sec: Path, pub: Path) -> None:
+    """Write an unencrypted Crypt4GH key pair in the crypt4gh tool's file format.
+
+    The secret file is created with mode 0600 and never overwritten. Done here rather
+    than with ``crypt4gh.keys.c4gh.generate``, which logs the private key at DEBUG level.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    private = X25519PrivateKey.generate()
+    raw_secret = private.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    raw_public = private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    blob = (
+        b"c4gh-v1"
+        + _c4gh_string(b"none")
+        + _c4gh_string(b"none")
+        + _c4gh_string(raw_secret)
+        + _c4gh_string(b"helgenom platform key")
+    )
+    sec_text = (
+        b"-----BEGIN CRYPT4GH PRIVATE KEY-----\n"
+        + base64.b64encode(blob)
+        + b"\n-----END CRYPT4GH PRIVATE KEY-----\n"
+    )
+    pub_text = (
+        b"-----BEGIN CRYPT4GH PUBLIC KEY-----\n"
+        + base64.b64encode(raw_public)
+        + b"\n-----END CRYPT4GH PUBLIC KEY-----\n"
+    )
+    _write_private(sec, sec_text)
+    pub.unlink(missing_ok=True)
+    pub.write_bytes(pub_text)
+    os.chmod(pub, 0o644)
 
 
 def crypt4gh_public_of(secret: SecretBytes) -> bytes:

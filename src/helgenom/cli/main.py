@@ -232,6 +232,25 @@ def _render_demo(report: DemoReport) -> None:
             else f"[red]BROKEN[/] at entry {v.first_bad_seq}: {v.problem}"
         )
         out.print(f"Audit chain: {verdict}")
+    if report.objects is not None:
+        o = report.objects
+        store = Table(title="Encrypted object store (Crypt4GH at rest)", show_header=False)
+        store.add_row("stored", f"{o.object_id}: FASTQ, {o.size:,} bytes ({o.source})")
+        store.add_row("sha256", o.plaintext_sha256)
+        store.add_row("same file again", "no-op, same id" if o.put_again_was_noop else "DUPLICATED")
+        store.add_row(
+            "export for a recipient",
+            f"{o.export_path.name}: "
+            + ("decrypts to identical bytes" if o.export_decrypts_identically else "MISMATCH"),
+        )
+        store.add_row(
+            "operator tries to export", "denied" if o.operator_export_denied else "ALLOWED"
+        )
+        store.add_row(
+            "verify",
+            ", ".join(f"{c.object_id}: {c.status}" for c in o.checks) or "no objects",
+        )
+        out.print(store)
     out.print(
         f"Research opt-out took effect on the next query: cohort {report.cohort_before} -> "
         f"{report.cohort_after}.\nDemo instance: {report.home} (delete it when done)."

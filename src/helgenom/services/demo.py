@@ -7,6 +7,8 @@ Everything runs through the same services as the CLI. CPR numbers are synthetic
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import os
 import random
 import tempfile
 from collections.abc import Callable
@@ -16,9 +18,10 @@ from pathlib import Path
 from helgenom.core.audit import ChainVerification
 from helgenom.core.consent import ResearchChoice
 from helgenom.core.errors import HelgenomError
-from helgenom.core.models import RequestContext, Role, SampleOrigin, Sex
+from helgenom.core.models import ObjectKind, RequestContext, Role, SampleOrigin, Sex
 from helgenom.services.audit import AccessLogLine
 from helgenom.services.instance import init_instance
+from helgenom.services.objects import ObjectCheck
 from helgenom.services.platform import Platform, open_platform
 from helgenom.services.settings import Environment
 
@@ -43,6 +46,22 @@ class DemoStep:
 
 
 @dataclass
+class ObjectDemo:
+    """The encrypted object store part of the demo."""
+
+    source: str
+    """Where the FASTQ came from (the shared test data, or generated)."""
+    object_id: str
+    size: int
+    plaintext_sha256: str
+    put_again_was_noop: bool
+    export_path: Path
+    export_decrypts_identically: bool
+    operator_export_denied: bool
+    checks: list[ObjectCheck]
+
+
+@dataclass
 class DemoReport:
     """Everything the demo shows."""
 
@@ -53,6 +72,7 @@ class DemoReport:
     verification: ChainVerification | None = None
     cohort_before: int = 0
     cohort_after: int = 0
+    objects: ObjectDemo | None = None
 
 
 def run_demo(
@@ -95,12 +115,17 @@ def _scenario(
     anna, bo = cprs[0], cprs[1]
     p.directory.add_user(admin, "citizen.anna", Role.CITIZEN, None, cpr=anna)
     p.directory.add_user(admin, "citizen.bo", Role.CITIZEN, None, cpr=bo)
+    sample_ids: list[str] = []
     for i, cpr in enumerate(cprs):
         clinician = p.context("dr.hansen" if i < 4 else "dr.nielsen")
         requisition = p.requisitions.create(
             clinician, cpr, indication="R59 hereditary cardiomyopathy"
         )
-        p.samples.register(clinician, cpr, origin=SampleOrigin.CLINICAL, requisition=requisition)
+        sample_ids.append(
+            p.samples.register(
+                clinician, cpr, origin=SampleOrigin.CLINICAL, requisition=requisition
+            )
+        )
 
     say("approving a research project")
     researcher = p.context("res.olsen")
@@ -183,6 +208,9 @@ def _scenario(
         lambda: f"{len(p.audit.log(p.context('auditor.dahl'), limit=1000))} entries",
     )
 
+    say("storing reads encrypted (Crypt4GH), exporting them for a recipient, verifying")
+    report.objects = _objects(p, report, sample_ids[0])
+
     say("showing a citizen's own access log and verifying the audit chain")
     report.citizen = "citizen.anna"
     report.access_log = p.audit.person_log(anna_ctx, anna)
@@ -199,4 +227,82 @@ def _consent_summary(
     return (
         f"research {view.state.research.value}, secondary findings "
         f"{'yes' if view.state.secondary_findings else 'no'} (v{view.state.version})"
+    )
+
+
+def find_testdata() -> Path | None:
+    """The shared test data folder, if present (``HELGENOM_TESTDATA`` or ``../shared``)."""
+    candidates = []
+    if env := os.environ.get("HELGENOM_TESTDATA"):
+        candidates.append(Path(env))
+    candidates.append(Path.cwd().parent / "shared" / "testdata")
+    candidates.append(Path(__file__).resolve().parents[4] / "shared" / "testdata")
+    for candidate in candidates:
+        if (candidate / "MANIFEST.md").is_file():
+            return candidate
+    return None
+
+
+def _demo_fastq(folder: Path, rng: random.Random) -> tuple[Path, str]:
+    """A real FASTQ from the shared test data when present, else a generated one."""
+    testdata = find_testdata()
+    if testdata is not None:
+        real = testdata / "nfcore" / "chr22_40kb_local" / "reads" / "test_1.fastq.gz"
+        if real.is_file():
+            return real, f"shared test data: {real.name} (chr22 reads)"
+    path = folder / "generated_R1.fastq.gz"
+    with gzip.open(path, "wt", encoding="ascii") as handle:
+        for i in range(2000):
+            seq = "".join(rng.choice("ACGT") for _ in range(150))
+            handle.write(f"@read{i}/1\n{seq}\n+\n{'I' * 150}\n")
+    return path, "generated: 2,000 random 150 bp reads"
+
+
+def _objects(p: Platform, report: DemoReport, sample_id: str) -> ObjectDemo:
+    import hashlib
+    import io
+
+    from crypt4gh import lib as c4gh_lib
+
+    from helgenom.adapters.keys import write_crypt4gh_keypair
+
+    work = report.home / "demo-files"
+    work.mkdir(exist_ok=True)
+    fastq, source = _demo_fastq(work, random.Random(7))  # noqa: S311 - synthetic data
+    operator = p.context("op.jensen")
+    first = p.objects.put(operator, fastq, sample_id=sample_id, kind=ObjectKind.FASTQ)
+    again = p.objects.put(operator, fastq, sample_id=sample_id, kind=ObjectKind.FASTQ)
+    recipient_sec, recipient_pub = work / "recipient.c4gh.sec", work / "recipient.c4gh.pub"
+    write_crypt4gh_keypair(recipient_sec, recipient_pub)
+    export_path = work / f"{first.record.object_id}.c4gh"
+    p.objects.export(
+        p.context("gen.larsen"), first.record.object_id, recipient_pub.read_bytes(), export_path
+    )
+    # The recipient's side: any Crypt4GH implementation opens it; here the crypt4gh library.
+    secret = p.keys.read_crypt4gh_secret_file(recipient_sec).reveal()
+    decrypted = io.BytesIO()
+    with export_path.open("rb") as infile:
+        c4gh_lib.decrypt([(0, secret, None)], infile, decrypted)
+    identical = (
+        hashlib.sha256(decrypted.getvalue()).hexdigest() == first.record.plaintext_sha256
+        and fastq.read_bytes() == decrypted.getvalue()
+    )
+    try:
+        p.objects.export(
+            operator, first.record.object_id, recipient_pub.read_bytes(), work / "denied.c4gh"
+        )
+        denied = False
+    except HelgenomError:
+        denied = True
+    checks = p.objects.verify(operator).checks
+    return ObjectDemo(
+        source=source,
+        object_id=first.record.object_id,
+        size=first.record.plaintext_size,
+        plaintext_sha256=first.record.plaintext_sha256,
+        put_again_was_noop=not again.created and again.record.object_id == first.record.object_id,
+        export_path=export_path,
+        export_decrypts_identically=identical,
+        operator_export_denied=denied,
+        checks=checks,
     )
