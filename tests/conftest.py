@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from helgenom.core.models import Role, SampleOrigin, Sex
 from helgenom.services.instance import init_instance
 from helgenom.services.platform import Platform, open_platform
+from objectstore_s3 import S3Server, s3_server_or_skip
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "HELGENOM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -174,3 +175,10 @@ def world(platform: Platform) -> World:
         expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=30),
     )
     return World(p, patient_a, patient_b, citizen_cpr, opted_out)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One ``rclone serve s3`` on loopback per test session (per xdist worker)."""
+    with s3_server_or_skip(tmp_path_factory.mktemp("s3-server")) as server:
+        yield server

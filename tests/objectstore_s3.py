@@ -99,7 +99,7 @@ def rclone_s3_server(
     data = root / "data"
     (data / bucket).mkdir(parents=True, exist_ok=True)
     log = root / "rclone.log"
-    # rclone rejects very short access keys (InvalidAccessKeyId): use long random ones.
+    # rclone 1.75 rejected a 2-character access key (InvalidAccessKeyId): use long random ones.
     access_key_id = "HGTEST" + secrets.token_hex(8).upper()
     secret_access_key = secrets.token_urlsafe(30)
     for _attempt in range(3):

@@ -131,9 +131,18 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.ORG_MANAGE: ALL,
         A.PRINCIPAL_MANAGE: ALL,
         A.AUDIT_VERIFY: ALL,
+        A.OBJECT_VERIFY: ALL,
+        A.KEYS_ROTATE: ALL,
     },
-    # Operators see the sample table only; never a person, never a CPR.
-    Role.OPERATOR: {A.SAMPLE_LIST: ALL},
+    # Operators run sequencing: the sample table and the encrypted files (reads in,
+    # pipelines read them back, integrity checks); never a person, never a CPR, no export.
+    Role.OPERATOR: {
+        A.SAMPLE_LIST: ALL,
+        A.OBJECT_PUT: ALL,
+        A.OBJECT_READ: ALL,
+        A.OBJECT_LIST: ALL,
+        A.OBJECT_VERIFY: ALL,
+    },
     # Clinicians: persons with a requisition from their own department.
     Role.CLINICIAN: {
         A.PERSON_REGISTER: ALL,
@@ -143,6 +152,7 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.CONSENT_READ: OWN_DEPT,
         A.CONSENT_WRITE: OWN_DEPT,
         A.SAMPLE_REGISTER: OWN_DEPT,
+        A.OBJECT_READ: OWN_DEPT,
     },
     # Geneticists: read persons of their own department (no consent changes, no orders).
     Role.GENETICIST: {
@@ -150,6 +160,8 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.PERSON_READ: OWN_DEPT,
         A.PERSON_REIDENTIFY: OWN_DEPT,
         A.CONSENT_READ: OWN_DEPT,
+        A.OBJECT_READ: OWN_DEPT,
+        A.OBJECT_EXPORT: OWN_DEPT,
     },
     # Researchers: cohorts only through an approved, unexpired project they belong to.
     Role.RESEARCHER: {
@@ -162,6 +174,8 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.SAMPLE_REGISTER: ALL,
         A.PROJECT_DECIDE: ALL,
         A.PROJECT_READ: ALL,
+        A.OBJECT_EXPORT: ALL,
+        A.OBJECT_DELETE: ALL,
     },
     # Citizens: only themselves.
     Role.CITIZEN: {
@@ -171,6 +185,7 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.CONSENT_READ: ONLY_SELF,
         A.CONSENT_WRITE: ONLY_SELF,
         A.AUDIT_READ_PERSON: ONLY_SELF,
+        A.OBJECT_READ: ONLY_SELF,
     },
     # Auditors: the audit log only.
     Role.AUDITOR: {

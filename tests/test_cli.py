@@ -24,7 +24,7 @@ import typer
 from typer.testing import CliRunner, Result
 
 from conftest import make_cpr
-from helgenom.adapters.keys import SECRET_KEYS, KeyName
+from helgenom.adapters.keys import INSTANCE_KEYS, SECRET_KEYS, KeyName
 from helgenom.cli.main import app
 from helgenom.core.models import Role, Sex
 from helgenom.services.instance import init_instance
@@ -378,13 +378,13 @@ def test_global_home_option_selects_the_instance_for_init(tmp_path: Path) -> Non
 
 
 def test_init_twice_refuses_and_force_keeps_keys(inst: Path) -> None:
-    before = {n.value: (inst / "keys" / n.value).read_bytes() for n in KeyName}
+    before = {n.value: (inst / "keys" / n.value).read_bytes() for n in INSTANCE_KEYS}
     line = assert_clean_error(cli("init", home=inst), 4, "already a helgenom instance", "--force")
     assert "never overwritten" in line
     result = cli("init", "--force", home=inst)
     assert result.exit_code == 0, result.output
     assert "keys kept" in result.stdout
-    after = {n.value: (inst / "keys" / n.value).read_bytes() for n in KeyName}
+    after = {n.value: (inst / "keys" / n.value).read_bytes() for n in INSTANCE_KEYS}
     assert after == before
     assert_no_key_material(result.output, inst)
 

@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import POSTGRES_ADMIN_URL, make_cpr
-from helgenom.adapters.catalog.database import normalise_url
-from helgenom.adapters.keys import SECRET_KEYS, KeyName
+from helgenom.adapters.catalog.database import REVISION_TABLES, normalise_url
+from helgenom.adapters.keys import INSTANCE_KEYS, SECRET_KEYS, KeyName
 from helgenom.core.errors import (
     ConfigurationError,
     ConflictError,
@@ -31,8 +31,8 @@ from helgenom.services.settings import (
     load_settings,
 )
 
-HEAD = "0001"
-ALL_KEYS = tuple(KeyName)
+HEAD = REVISION_TABLES[-1][0]
+ALL_KEYS = INSTANCE_KEYS
 CLOSED_PORT_URL = "postgresql://postgres@127.0.0.1:1/x"
 HELGENOM_VARS = (
     "HELGENOM_HOME",
@@ -639,3 +639,16 @@ def test_invalid_env_value_is_a_configuration_error(
     monkeypatch.setenv("HELGENOM_ENVIRONMENT", "staging")
     with pytest.raises(ConfigurationError, match=r"invalid settings.*environment"):
         load_settings(tmp_path)
+
+
+def test_every_migration_names_a_table_to_recognise_it() -> None:
+    """An unstamped catalog is recognised revision by revision: none may be left out."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from helgenom.adapters.catalog.database import MIGRATIONS_PATH
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_PATH))
+    revisions = [r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()]
+    assert list(reversed(revisions)) == [revision for revision, _ in REVISION_TABLES]

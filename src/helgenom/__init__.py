@@ -18,8 +18,7 @@ from helgenom.core.errors import (
     ToolFailedError,
     ToolNotFoundError,
 )
-
-__version__ = "0.1.0"
+from helgenom.core.version import __version__
 
 __all__ = [
     "AuthenticationError",

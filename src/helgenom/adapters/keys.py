@@ -42,6 +42,8 @@ class KeyName(enum.StrEnum):
 
 SYMMETRIC_KEYS = (KeyName.PSEUDONYM, KeyName.AUDIT, KeyName.CPR)
 SECRET_KEYS = (*SYMMETRIC_KEYS, KeyName.TOKEN_SIGNING, KeyName.CRYPT4GH_SECRET)
+INSTANCE_KEYS = (*SECRET_KEYS, KeyName.CRYPT4GH_PUBLIC)
+"""The key files every instance has (the ``next`` pair exists only during a rotation)."""
 RETIRED_DIR = "retired"
 """Sub-folder of retired Crypt4GH key pairs, named by key id."""
 IRREPLACEABLE_KEYS = (*SYMMETRIC_KEYS, KeyName.CRYPT4GH_SECRET)

@@ -149,6 +149,16 @@ def init_cmd(
     development: Annotated[
         bool, typer.Option(help="A development instance (relaxed default-secret checks).")
     ] = False,
+    object_store_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Where encrypted files go: file:///PATH (default HOME/objects) or "
+            "s3://BUCKET/PREFIX."
+        ),
+    ] = None,
+    s3_endpoint_url: Annotated[
+        str | None, typer.Option(help="S3 endpoint of a non-AWS server, http(s)://HOST:PORT.")
+    ] = None,
 ) -> None:
     """Create an instance: config, catalog (migrated), keys (mode 0600), first admin."""
     result = init_instance(
@@ -157,9 +167,12 @@ def init_cmd(
         admin=admin,
         force=force,
         environment=Environment.DEVELOPMENT if development else None,
+        object_store_url=object_store_url,
+        s3_endpoint_url=s3_endpoint_url,
     )
     table = Table(title=f"helgenom instance at {result.home}", show_header=False)
     table.add_row("catalog", result.database_url)
+    table.add_row("object store", result.object_store_url)
     table.add_row("schema revision", str(result.migrated_to))
     table.add_row("keys created", ", ".join(result.keys_created) or "none")
     table.add_row("keys kept", ", ".join(result.keys_kept) or "none")

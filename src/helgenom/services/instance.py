@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from helgenom.adapters.audit import AuditDraft, SqlAuditLog
 from helgenom.adapters.catalog import create_catalog
 from helgenom.adapters.catalog.schema import instance_meta, organisations, principals
-from helgenom.adapters.keys import IRREPLACEABLE_KEYS, KeyName, KeyStore
+from helgenom.adapters.keys import INSTANCE_KEYS, IRREPLACEABLE_KEYS, KeyName, KeyStore
+from helgenom.adapters.objectstore import create_store
 from helgenom.core.errors import ConfigurationError, ConflictError, HelgenomError
 from helgenom.core.models import PLATFORM_ORG_CODE, OrgKind, Role
 from helgenom.services.directory import check_name
@@ -38,6 +39,7 @@ class InitResult:
     keys_kept: tuple[str, ...]
     admin: str
     migrated_to: str | None
+    object_store_url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,8 @@ def init_instance(
     admin: str = "admin",
     force: bool = False,
     environment: Environment | None = None,
+    object_store_url: str | None = None,
+    s3_endpoint_url: str | None = None,
 ) -> InitResult:
     """Create (or with ``force``, repair/upgrade) an instance. Never overwrites a key.
 
@@ -80,6 +84,10 @@ def init_instance(
             update["database_url"] = database_url
         if environment is not None:
             update["environment"] = environment
+        if object_store_url is not None:
+            update["object_store_url"] = object_store_url
+        if s3_endpoint_url is not None:
+            update["s3_endpoint_url"] = s3_endpoint_url
         settings = settings.model_copy(update=update)
     else:
         try:
@@ -101,6 +109,10 @@ def init_instance(
             explicit["database_url"] = database_url
         if environment is not None:
             explicit["environment"] = environment
+        if object_store_url is not None:
+            explicit["object_store_url"] = object_store_url
+        if s3_endpoint_url is not None:
+            explicit["s3_endpoint_url"] = s3_endpoint_url
         if settings.keys_path is not None and not settings.keys_path.is_absolute():
             explicit["keys_path"] = home_path / settings.keys_path
         settings = settings.model_copy(update=explicit)
@@ -120,6 +132,7 @@ def init_instance(
         has_data = catalog.has_instance_data()
     finally:
         catalog.dispose()
+    check_object_store(settings)
     keys = KeyStore(settings.resolved_keys_path)
     if has_data:
         missing = [n.value for n in IRREPLACEABLE_KEYS if not keys.path(n).exists()]
@@ -129,7 +142,7 @@ def init_instance(
                 f"{', '.join(missing)} are missing from {keys.keys_path}; a new key would make "
                 "that data unreadable or unlinkable: restore them from your key backup"
             )
-    kept = tuple(n.value for n in KeyName if keys.path(n).exists())
+    kept = tuple(n.value for n in INSTANCE_KEYS if keys.path(n).exists())
     created = tuple(n.value for n in keys.generate_missing())
     audit_key = keys.load_symmetric(KeyName.AUDIT)
     for name in (KeyName.PSEUDONYM, KeyName.CPR):
@@ -212,7 +225,24 @@ def init_instance(
         tuple(k for k in kept if k not in created),
         first_admin,
         revision,
+        settings.resolved_object_store_url,
     )
+
+
+def check_object_store(settings: Settings) -> str:
+    """Raise unless the object store answers; returns its URL for display."""
+    store = create_store(
+        settings.resolved_object_store_url,
+        endpoint_url=settings.s3_endpoint_url,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=settings.s3_secret_access_key,
+        region=settings.s3_region,
+    )
+    try:
+        next(iter(store.list("bodies/")), None)
+    finally:
+        store.close()
+    return store.url
 
 
 def _write_config(path: Path, text: str) -> None:
@@ -260,4 +290,8 @@ def instance_status(home: Path | str | None) -> list[Check]:
         checks.append(Check("catalog", False, str(exc)))
     finally:
         catalog.dispose()
+    try:
+        checks.append(Check("object store", True, f"reachable: {check_object_store(settings)}"))
+    except HelgenomError as exc:
+        checks.append(Check("object store", False, str(exc)))
     return checks

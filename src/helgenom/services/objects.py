@@ -26,7 +26,6 @@ from typing import Any, BinaryIO
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from helgenom import __version__
 from helgenom.adapters.catalog import Catalog
 from helgenom.adapters.catalog.schema import objects, samples
 from helgenom.adapters.keys import KeyStore
@@ -47,6 +46,7 @@ from helgenom.core.errors import (
     NotFoundError,
 )
 from helgenom.core.models import ObjectKind, RequestContext
+from helgenom.core.version import __version__
 from helgenom.services.gate import Gate
 
 OBJECT_FORMAT_VERSION = 1

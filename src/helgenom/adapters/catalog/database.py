@@ -22,6 +22,8 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from helgenom.core.errors import ConfigurationError, StorageUnavailableError
 
 MIGRATIONS_PATH = Path(__file__).parent / "migrations"
+REVISION_TABLES: tuple[tuple[str, str], ...] = (("0001", "instance_meta"), ("0002", "objects"))
+"""A table each revision creates, oldest first: how to recognise an unstamped catalog."""
 
 
 def redact_url(url: str) -> str:
@@ -93,11 +95,18 @@ class Catalog:
         with self.begin() as conn:
             cfg = self._alembic_config(conn)
             current = MigrationContext.configure(conn).get_current_revision()
-            base = ScriptDirectory.from_config(cfg).get_base()
-            if current is None and base and sa.inspect(conn).has_table("instance_meta"):
-                # The revision record (alembic_version) was lost but the tables exist: they
-                # are those of the first revision; record it so upgrading does not recreate them.
-                command.stamp(cfg, base)
+            if current is None:
+                # The revision record (alembic_version) may have been lost while the tables
+                # exist: record the newest revision whose tables are all there, so upgrading
+                # does not try to create them again.
+                inspector = sa.inspect(conn)
+                found = None
+                for revision, table in REVISION_TABLES:
+                    if not inspector.has_table(table):
+                        break
+                    found = revision
+                if found is not None:
+                    command.stamp(cfg, found)
             try:
                 command.upgrade(cfg, "head")
             except CommandError as exc:

@@ -28,9 +28,10 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
@@ -189,30 +190,41 @@ class BodyCheck:
 _DONE = object()
 
 
-def _pipeline(produce: Iterator[bytes], depth: int = QUEUE_DEPTH) -> Iterator[bytes]:
+_Chunk = TypeVar("_Chunk", bound=bytes | bytearray)
+
+
+def _pipeline(produce: Iterator[_Chunk], depth: int = QUEUE_DEPTH) -> Generator[_Chunk, None, None]:
     """Run ``produce`` in a background thread, handing items over a bounded queue.
 
-    Reading, hashing, sealing and writing then overlap (hashing and I/O release the
-    GIL). Errors in the producer are re-raised in the consumer; abandoning the
-    consumer stops the producer.
+    Reading, hashing, sealing and writing then overlap (hashing, I/O and the copies of
+    whole buffers release the GIL; stages can be chained, one thread each). Errors in the
+    producer are re-raised in the consumer; closing or abandoning the consumer stops the
+    producer and closes ``produce`` (so a chained stage stops too).
     """
     items: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def run() -> None:
         try:
             for item in produce:
-                while not stop.is_set():
-                    try:
-                        items.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not offer(item):
                     return
-            items.put(_DONE)
+            offer(_DONE)
         except BaseException as exc:  # handed to the consumer
-            items.put(exc)
+            offer(exc)
+        finally:
+            close = getattr(produce, "close", None)
+            if close is not None:
+                close()
 
     thread = threading.Thread(target=run, name="helgenom-crypt4gh", daemon=True)
     thread.start()
@@ -223,8 +235,7 @@ def _pipeline(produce: Iterator[bytes], depth: int = QUEUE_DEPTH) -> Iterator[by
                 return
             if isinstance(item, BaseException):
                 raise item
-            assert isinstance(item, bytes)
-            yield item
+            yield cast(_Chunk, item)
     finally:
         stop.set()
         thread.join(timeout=5)
@@ -233,9 +244,9 @@ def _pipeline(produce: Iterator[bytes], depth: int = QUEUE_DEPTH) -> Iterator[by
 class _IteratorReader(io.RawIOBase):
     """A read-only file over an iterator of byte chunks."""
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
+    def __init__(self, chunks: Iterator[bytes | bytearray]) -> None:
         self._chunks = chunks
-        self._buffer = b""
+        self._buffer = memoryview(b"")
         self._offset = 0
 
     def readable(self) -> bool:
@@ -244,7 +255,7 @@ class _IteratorReader(io.RawIOBase):
     def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
         while self._offset >= len(self._buffer):
             try:
-                self._buffer = next(self._chunks)
+                self._buffer = memoryview(next(self._chunks))
             except StopIteration:
                 return 0
             self._offset = 0
@@ -254,17 +265,24 @@ class _IteratorReader(io.RawIOBase):
         return n
 
 
-def _segments(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """Re-cut a stream of chunks into pieces of exactly ``size`` (the last may be shorter)."""
+def _whole_segments(chunks: Iterable[bytes], size: int, batch: int) -> Iterator[bytes]:
+    """Re-cut a stream of chunks into buffers of whole ``size`` segments (``batch`` bytes or so).
+
+    Only the last buffer may end with a shorter segment. A chunk that already holds
+    whole segments is passed on as it is, without a copy: the usual case, as backends
+    are read in chunks of ``batch`` bytes, a multiple of the segment size.
+    """
     pending = bytearray()
     for chunk in chunks:
+        if not pending and len(chunk) % size == 0:
+            if chunk:
+                yield chunk
+            continue
         pending += chunk
-        if len(pending) >= size:
+        if len(pending) >= batch:
             whole = len(pending) - len(pending) % size
-            view = bytes(pending[:whole])
+            yield bytes(pending[:whole])
             del pending[:whole]
-            for i in range(0, whole, size):
-                yield view[i : i + size]
     if pending:
         yield bytes(pending)
 
@@ -285,13 +303,17 @@ class Crypt4ghStore:
     # -- writing ------------------------------------------------------------------------
 
     def put(self, body_key: str, source: BinaryIO) -> StoredBody:
-        """Encrypt ``source`` into ``body_key`` (streaming, constant memory)."""
+        """Encrypt ``source`` into ``body_key`` (streaming, constant memory).
+
+        Three threads overlap: one reads and hashes the plaintext, one seals segments
+        and hashes the ciphertext, and the caller's thread writes to the backend.
+        """
         session_key = os.urandom(32)
         aead = ChaCha20Poly1305(session_key)
         plain_hash, cipher_hash = hashlib.sha256(), hashlib.sha256()
         sizes = [0, 0]
 
-        def produce() -> Iterator[bytes]:
+        def read() -> Iterator[bytes]:
             while True:
                 block = source.read(SEGMENT_SIZE * BATCH_SEGMENTS)
                 if not block:
@@ -302,18 +324,29 @@ class Crypt4ghStore:
                     block += more
                 plain_hash.update(block)
                 sizes[0] += len(block)
-                sealed = bytearray()
-                for i in range(0, len(block), SEGMENT_SIZE):
-                    nonce = os.urandom(12)
-                    sealed += nonce
-                    sealed += aead.encrypt(nonce, block[i : i + SEGMENT_SIZE], None)
-                out = bytes(sealed)
-                cipher_hash.update(out)
-                sizes[1] += len(out)
-                yield out
+                yield block
 
-        reader = io.BufferedReader(_IteratorReader(_pipeline(produce())), buffer_size=1 << 20)
-        written = self.inner.put(body_key, reader)
+        def seal(blocks: Generator[bytes, None, None]) -> Iterator[bytearray]:
+            with closing(blocks):
+                for block in blocks:
+                    plain = memoryview(block)
+                    sealed = bytearray(ciphertext_size(len(block)))
+                    out = memoryview(sealed)
+                    at = 0
+                    for i in range(0, len(block), SEGMENT_SIZE):
+                        segment = plain[i : i + SEGMENT_SIZE]
+                        nonce = os.urandom(12)
+                        out[at : at + 12] = nonce
+                        end = at + 12 + len(segment) + 16
+                        aead.encrypt_into(nonce, segment, None, out[at + 12 : end])
+                        at = end
+                    cipher_hash.update(sealed)
+                    sizes[1] += len(sealed)
+                    yield sealed
+
+        with closing(_pipeline(seal(_pipeline(read())))) as chunks:
+            reader = io.BufferedReader(_IteratorReader(chunks), buffer_size=1 << 20)
+            written = self.inner.put(body_key, reader)
         if written != sizes[1]:
             raise IntegrityError(
                 f"object store wrote {written} bytes of body {body_key} but {sizes[1]} were sent"
@@ -336,7 +369,9 @@ class Crypt4ghStore:
         return ChaCha20Poly1305(open_header(header, pair.secret))
 
     @staticmethod
-    def _open_segment(aead: ChaCha20Poly1305, segment: bytes, index: int, body_key: str) -> bytes:
+    def _open_segment(
+        aead: ChaCha20Poly1305, segment: bytes | memoryview, index: int, body_key: str
+    ) -> bytes:
         if len(segment) <= SEGMENT_OVERHEAD:
             raise IntegrityError(f"body {body_key} is truncated in segment {index}")
         try:
@@ -347,26 +382,41 @@ class Crypt4ghStore:
                 "or not encrypted for this header)"
             ) from None
 
+    def _open_segments(
+        self, aead: ChaCha20Poly1305, sealed: bytes, first: int, body_key: str
+    ) -> bytes:
+        """Decrypt a buffer of whole segments (the last may be short); ``first`` is its index."""
+        view = memoryview(sealed)
+        return b"".join(
+            [
+                self._open_segment(aead, view[at : at + CIPHER_SEGMENT_SIZE], first + n, body_key)
+                for n, at in enumerate(range(0, len(sealed), CIPHER_SEGMENT_SIZE))
+            ]
+        )
+
+    def _iter_sealed(self, body_key: str) -> Generator[tuple[int, bytes], None, None]:
+        """The stored body in buffers of whole segments, with the index of their first."""
+        index = 0
+        batch = CIPHER_SEGMENT_SIZE * BATCH_SEGMENTS
+        with closing(_pipeline(self.inner.iter_chunks(body_key, batch))) as raw:
+            for sealed in _whole_segments(raw, CIPHER_SEGMENT_SIZE, batch):
+                yield index, sealed
+                index += -(-len(sealed) // CIPHER_SEGMENT_SIZE)
+
     def iter_plaintext(
         self, body_key: str, header: bytes, header_key_id: str, *, ciphertext_size: int
     ) -> Iterator[bytes]:
-        """Decrypt the whole body as a stream of chunks (about 1 MiB each)."""
+        """Decrypt the whole body as a stream of chunks (about 1 MiB each).
+
+        One thread reads the backend, one decrypts, the caller consumes.
+        """
         aead = self._aead(header, header_key_id)
         self._check_size(body_key, ciphertext_size)
 
         def produce() -> Iterator[bytes]:
-            batch = bytearray()
-            segments = _segments(
-                self.inner.iter_chunks(body_key, CIPHER_SEGMENT_SIZE * BATCH_SEGMENTS),
-                CIPHER_SEGMENT_SIZE,
-            )
-            for index, segment in enumerate(segments):
-                batch += self._open_segment(aead, segment, index, body_key)
-                if len(batch) >= SEGMENT_SIZE * BATCH_SEGMENTS:
-                    yield bytes(batch)
-                    batch.clear()
-            if batch:
-                yield bytes(batch)
+            with closing(self._iter_sealed(body_key)) as batches:
+                for first, sealed in batches:
+                    yield self._open_segments(aead, sealed, first, body_key)
 
         return _pipeline(produce())
 
@@ -442,13 +492,12 @@ class Crypt4ghStore:
         plain_hash, cipher_hash = hashlib.sha256(), hashlib.sha256()
         size = 0
         try:
-            for index, segment in enumerate(
-                _segments(self.iter_ciphertext(body_key), CIPHER_SEGMENT_SIZE)
-            ):
-                cipher_hash.update(segment)
-                plain = self._open_segment(aead, segment, index, body_key)
-                plain_hash.update(plain)
-                size += len(plain)
+            with closing(self._iter_sealed(body_key)) as batches:
+                for first, sealed in batches:
+                    cipher_hash.update(sealed)
+                    plain = self._open_segments(aead, sealed, first, body_key)
+                    plain_hash.update(plain)
+                    size += len(plain)
         except IntegrityError as exc:
             return BodyCheck("corrupt", str(exc))
         except NotFoundError:

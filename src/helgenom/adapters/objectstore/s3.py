@@ -4,10 +4,12 @@ Works with AWS S3 and S3-compatible servers (MinIO, Ceph radosgw, rclone ``serve
 given ``endpoint_url``. Design points:
 
 * ``put`` streams through boto3's managed transfer with a bounded configuration:
-  objects below :data:`PART_SIZE` go up in one ``PutObject``, larger ones as a
-  multipart upload of :data:`PART_SIZE` parts with at most :data:`MAX_CONCURRENCY`
-  parts in memory or in flight. Peak memory is about
-  ``(MAX_IN_MEMORY_PARTS + 1) * PART_SIZE`` (64 MiB) whatever the object's size.
+  objects below ``part_size`` (default :data:`PART_SIZE`, 16 MiB) go up in one
+  ``PutObject``, larger ones as a multipart upload of ``part_size`` parts, at most
+  :data:`MAX_CONCURRENCY` at a time and :data:`MAX_IN_MEMORY_PARTS` read ahead. Peak
+  memory of one ``put`` is about ``(MAX_IN_MEMORY_PARTS + 2) * part_size`` (64 MiB;
+  measured: 67 MiB of Python objects, +85 MiB RSS) whatever the object's size. The
+  largest object is ``10_000 * part_size`` (156.25 GiB by default).
   S3 makes an object visible only when ``PutObject`` or ``CompleteMultipartUpload``
   succeeds, so readers never see a partial object; a failed multipart upload is
   aborted.
@@ -51,17 +53,17 @@ MiB = 1 << 20
 PART_SIZE = 16 * MiB
 """Size of each part of a multipart upload, and the single-request threshold."""
 
-MAX_CONCURRENCY = 3
+MAX_CONCURRENCY = 2
 """Parts uploaded at the same time by one ``put``."""
 
-MAX_IN_MEMORY_PARTS = 3
+MAX_IN_MEMORY_PARTS = 2
 """Parts read from the source and not yet uploaded (bounds ``put``'s memory)."""
 
 MAX_PARTS = 10_000
 """S3's limit on the parts of one multipart upload."""
 
-MAX_OBJECT_SIZE = PART_SIZE * MAX_PARTS
-"""Largest object ``put`` can stream (156.25 GiB with 16 MiB parts)."""
+MIN_PART_SIZE = 5 * MiB
+"""S3's smallest part (but the last)."""
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to wait for a TCP/TLS connection."""
@@ -107,6 +109,7 @@ class S3Store(ObjectStore):
         read_timeout: float = READ_TIMEOUT,
         max_attempts: int = MAX_ATTEMPTS,
         list_page_size: int = 1000,
+        part_size: int = PART_SIZE,
     ) -> None:
         if not _BUCKET_RE.match(bucket):
             raise ConfigurationError(
@@ -121,6 +124,10 @@ class S3Store(ObjectStore):
                     f"S3 prefix {prefix!r} is not valid: use '/'-separated names of letters, "
                     "digits, '.', '_' or '-'"
                 ) from None
+        if part_size < MIN_PART_SIZE:
+            raise ConfigurationError(
+                f"S3 part size {part_size} is too small: use at least {MIN_PART_SIZE} bytes"
+            )
         if (access_key_id is None) != (secret_access_key is None):
             raise ConfigurationError(
                 "S3 credentials are incomplete: give both the access key id and the secret "
@@ -136,6 +143,7 @@ class S3Store(ObjectStore):
         self._base = f"{prefix}/" if prefix else ""
         self._page_size = list_page_size
         self._read_timeout = read_timeout
+        self._max_size = part_size * MAX_PARTS
         self._bucket_seen = False
         config = Config(
             signature_version="s3v4",
@@ -166,8 +174,8 @@ class S3Store(ObjectStore):
         self.endpoint = _redact(str(self._client.meta.endpoint_url))
         self._access_key_id = access_key_id
         self._transfer = TransferConfig(
-            multipart_threshold=PART_SIZE,
-            multipart_chunksize=PART_SIZE,
+            multipart_threshold=part_size,
+            multipart_chunksize=part_size,
             max_concurrency=MAX_CONCURRENCY,
             use_threads=True,
             preferred_transfer_client="classic",
@@ -185,7 +193,7 @@ class S3Store(ObjectStore):
 
     def put(self, key: str, source: BinaryIO) -> int:
         name = self._name(key)
-        reader = _CountingReader(source, MAX_OBJECT_SIZE)
+        reader = _CountingReader(source, self._max_size)
         try:
             self._client.upload_fileobj(reader, self.bucket, name, Config=self._transfer)
         except Exception as exc:
@@ -193,7 +201,7 @@ class S3Store(ObjectStore):
                 # The source failed; the transfer was abandoned (a multipart upload aborted).
                 if isinstance(reader.error, _TooLargeError):
                     raise InvalidInputError(
-                        f"object {key} is larger than {MAX_OBJECT_SIZE / (1 << 30):g} GiB, the "
+                        f"object {key} is larger than {self._max_size / (1 << 30):g} GiB, the "
                         f"most one upload to {self.url} can stream"
                     ) from None
                 if isinstance(reader.error, OSError):
@@ -395,7 +403,7 @@ class S3Store(ObjectStore):
             reason = "the connection broke while reading"
         elif isinstance(exc, boto_errors.HTTPClientError | boto_errors.ConnectionError):
             reason = type(exc).__name__
-        elif isinstance(exc, boto_errors.BotoCoreError):
+        elif isinstance(exc, boto_errors.BotoCoreError | boto3.exceptions.Boto3Error):
             raise StorageUnavailableError(
                 f"object store {self.url} could not {action} {what}: {type(exc).__name__}: {exc}"
             ) from exc
@@ -445,14 +453,20 @@ class _CountingReader:
                     pieces.append(piece)
                     self._add(len(piece))
                 return b"".join(pieces)
-            data = bytearray()
-            while len(data) < size:
-                piece = self._source.read(size - len(data))
+            first = self._source.read(size)
+            self._add(len(first))
+            if len(first) >= size or not first:
+                return first
+            pieces = [first]  # a short read (pipe, socket): fill the part
+            missing = size - len(first)
+            while missing > 0:
+                piece = self._source.read(missing)
                 if not piece:
                     break
-                data += piece
+                pieces.append(piece)
                 self._add(len(piece))
-            return bytes(data)
+                missing -= len(piece)
+            return b"".join(pieces)
         except BaseException as exc:
             if self.error is None:
                 self.error = exc
