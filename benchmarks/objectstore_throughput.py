@@ -15,16 +15,18 @@ One random input file (``--size-mb`` MiB, default 1 GiB) is stored and fetched b
 * ``(b) crypt4gh CLI`` - ``crypt4gh encrypt`` / ``crypt4gh decrypt`` (stdin to stdout);
 * ``(c) plain copy`` - :func:`shutil.copyfileobj` (no encryption).
 
-Every contender runs in its own child process, so its peak RSS (``ru_maxrss`` from
-:func:`os.wait4`) is its own; its time is measured inside the child around the operation
-(the CLI's from outside, so it includes its interpreter start-up, about 0.1 s). Every
-output is fsync-ed inside the timed region. Before each run the page cache is dropped
-(``sync; echo 3 > /proc/sys/vm/drop_caches``, needs root; otherwise the input's pages are
-evicted with ``posix_fadvise(DONTNEED)``) and the share of the input in the cache is
-reported. Every plaintext that comes back is checked against the input's SHA-256, and the
-adapter's header + body is decrypted by the ``crypt4gh`` CLI to show the format is
-standard. Finally the adapter's put and get run again on a ``--big-size-mb`` file to
-show that peak RSS does not grow with the file.
+Every contender runs in its own child process, started through a tiny launcher that
+reports the child's peak RSS (``ru_maxrss`` from :func:`os.wait4`; a child started straight
+from this process would inherit this process's peak), its CPU time (user + system, all
+threads) and how busy the rest of the machine was meanwhile. Times are measured inside the
+child around the operation (the CLI's from outside, so they include its interpreter start-up,
+about 0.1 s); every output is fsync-ed inside the timed region. Before each run the page cache
+is dropped (``sync; echo 3 > /proc/sys/vm/drop_caches``, needs root; otherwise the input's
+pages are evicted with ``posix_fadvise(DONTNEED)``) and the share of the input still cached is
+reported (util-linux ``fincore``). Every plaintext that comes back is checked against the
+input's SHA-256, and the ``crypt4gh`` CLI decrypts helgenom's header + body (first and last
+segments) to show the format is standard. Finally the adapter's put and get run again on a
+``--big-size-mb`` file to show that peak RSS does not grow with the file. Linux only.
 
 Run from the project root with the project's virtualenv::
 
@@ -39,6 +41,7 @@ import base64
 import hashlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -75,6 +78,26 @@ err = Console(stderr=True)
 # =========================================================================================
 
 
+class _Clock:
+    """Wall and CPU time (all threads of this process) since it was made."""
+
+    def __init__(self) -> None:
+        self.wall = time.perf_counter()
+        self.cpu = _cpu_seconds()
+
+    def stop(self, **extra: Any) -> dict[str, Any]:
+        return {
+            "seconds": time.perf_counter() - self.wall,
+            "cpu_seconds": _cpu_seconds() - self.cpu,
+            **extra,
+        }
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _fsync_close(handle: Any) -> None:
     handle.flush()
     os.fsync(handle.fileno())
@@ -101,22 +124,20 @@ def _adapter(spec: dict[str, Any]) -> Any:
 
 def child_adapter_put(spec: dict[str, Any]) -> dict[str, Any]:
     store = _adapter(spec)
-    started = time.perf_counter()
+    clock = _Clock()
     with open(spec["input"], "rb") as source:
         stored = store.put(spec["key"], source)
-    seconds = time.perf_counter() - started
-    return {
-        "seconds": seconds,
-        "header": base64.b64encode(stored.header).decode("ascii"),
-        "key_id": stored.key_id,
-        "plaintext_sha256": stored.plaintext_sha256,
-        "ciphertext_size": stored.ciphertext_size,
-    }
+    return clock.stop(
+        header=base64.b64encode(stored.header).decode("ascii"),
+        key_id=stored.key_id,
+        plaintext_sha256=stored.plaintext_sha256,
+        ciphertext_size=stored.ciphertext_size,
+    )
 
 
 def child_adapter_get(spec: dict[str, Any]) -> dict[str, Any]:
     store = _adapter(spec)
-    started = time.perf_counter()
+    clock = _Clock()
     chunks = store.iter_plaintext(
         spec["key"],
         base64.b64decode(spec["header"]),
@@ -127,7 +148,7 @@ def child_adapter_get(spec: dict[str, Any]) -> dict[str, Any]:
     for chunk in chunks:
         target.write(chunk)
     _fsync_close(target)
-    return {"seconds": time.perf_counter() - started}
+    return clock.stop()
 
 
 def child_service_put(spec: dict[str, Any]) -> dict[str, Any]:
@@ -137,15 +158,15 @@ def child_service_put(spec: dict[str, Any]) -> dict[str, Any]:
     with open_platform(spec["home"]) as platform:
         ctx = platform.context("operator")
         platform.objects.store  # noqa: B018 - build the store (reads the key) before timing
-        started = time.perf_counter()
+        clock = _Clock()
         result = platform.objects.put(
             ctx, Path(spec["input"]), sample_id=spec["sample_id"], kind=ObjectKind.BAM
         )
-        seconds = time.perf_counter() - started
+        timing = clock.stop()
     if not result.created:
         raise SystemExit("ObjectService.put found the content already stored (not a real put)")
     return {
-        "seconds": seconds,
+        **timing,
         "object_id": result.record.object_id,
         "plaintext_sha256": result.record.plaintext_sha256,
     }
@@ -157,17 +178,16 @@ def child_service_get(spec: dict[str, Any]) -> dict[str, Any]:
     with open_platform(spec["home"]) as platform:
         ctx = platform.context("operator")
         platform.objects.store  # noqa: B018
-        started = time.perf_counter()
+        clock = _Clock()
         platform.objects.get(ctx, spec["object_id"], Path(spec["output"]))
-        seconds = time.perf_counter() - started
-    return {"seconds": seconds}
+        return clock.stop()
 
 
 def child_floor_put(spec: dict[str, Any]) -> dict[str, Any]:
     from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
     aead = ChaCha20Poly1305(bytes.fromhex(spec["key"]))
-    started = time.perf_counter()
+    clock = _Clock()
     with open(spec["input"], "rb") as source:
         target = open(spec["output"], "wb")  # noqa: SIM115
         while segment := source.read(SEGMENT):
@@ -175,21 +195,21 @@ def child_floor_put(spec: dict[str, Any]) -> dict[str, Any]:
             target.write(nonce)
             target.write(aead.encrypt(nonce, segment, None))
         _fsync_close(target)
-    return {"seconds": time.perf_counter() - started}
+    return clock.stop()
 
 
 def child_floor_get(spec: dict[str, Any]) -> dict[str, Any]:
     from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
     aead = ChaCha20Poly1305(bytes.fromhex(spec["key"]))
-    started = time.perf_counter()
+    clock = _Clock()
     with open(spec["input"], "rb") as source:
         target = open(spec["output"], "wb")  # noqa: SIM115
         while sealed := source.read(SEALED):
             view = memoryview(sealed)
             target.write(aead.decrypt(view[:12], view[12:], None))
         _fsync_close(target)
-    return {"seconds": time.perf_counter() - started}
+    return clock.stop()
 
 
 def _segments(count: int) -> list[bytes]:
@@ -203,11 +223,11 @@ def child_crypto_encrypt(spec: dict[str, Any]) -> dict[str, Any]:
     aead = ChaCha20Poly1305(os.urandom(32))
     count = spec["size"] // SEGMENT
     segments = _segments(count)
-    started = time.perf_counter()
+    clock = _Clock()
     for i in range(count):
         nonce = os.urandom(12)
         aead.encrypt(nonce, segments[i % len(segments)], None)
-    return {"seconds": time.perf_counter() - started}
+    return clock.stop()
 
 
 def child_crypto_decrypt(spec: dict[str, Any]) -> dict[str, Any]:
@@ -219,31 +239,31 @@ def child_crypto_decrypt(spec: dict[str, Any]) -> dict[str, Any]:
     for segment in _segments(count):
         nonce = os.urandom(12)
         sealed.append(nonce + aead.encrypt(nonce, segment, None))
-    started = time.perf_counter()
+    clock = _Clock()
     for i in range(count):
         view = memoryview(sealed[i % len(sealed)])
         aead.decrypt(view[:12], view[12:], None)
-    return {"seconds": time.perf_counter() - started}
+    return clock.stop()
 
 
 def child_io_copy(spec: dict[str, Any]) -> dict[str, Any]:
     """Read and write the same bytes in the floor's chunks, no crypto."""
-    started = time.perf_counter()
+    clock = _Clock()
     with open(spec["input"], "rb") as source:
         target = open(spec["output"], "wb")  # noqa: SIM115
         while chunk := source.read(spec["chunk"]):
             target.write(chunk)
         _fsync_close(target)
-    return {"seconds": time.perf_counter() - started}
+    return clock.stop()
 
 
 def child_plain_copy(spec: dict[str, Any]) -> dict[str, Any]:
-    started = time.perf_counter()
+    clock = _Clock()
     with open(spec["input"], "rb") as source:
         target = open(spec["output"], "wb")  # noqa: SIM115
         shutil.copyfileobj(source, target)
         _fsync_close(target)
-    return {"seconds": time.perf_counter() - started}
+    return clock.stop()
 
 
 def child_idle_adapter(spec: dict[str, Any]) -> dict[str, Any]:
@@ -451,9 +471,8 @@ class Bench:
             raise SystemExit(f"contender {name} failed (exit {report.status})")
         result = json.loads(proc.stdout.decode().strip().splitlines()[-1])
         other = ((_busy_ticks()[0] - busy) / hz - report.cpu_seconds) / report.seconds
-        return Run(
-            result["seconds"], report.rss_bytes, cache, result, report.cpu_seconds, max(other, 0)
-        )
+        cpu = result.get("cpu_seconds", report.cpu_seconds)
+        return Run(result["seconds"], report.rss_bytes, cache, result, cpu, max(other, 0))
 
     def cli(self, argv: list[str], source: Path, target: Path) -> Run:
         """Run a command ``argv < source > target``, fsync ``target``; time it from outside."""
@@ -799,7 +818,8 @@ def render(rows: list[Row], args: argparse.Namespace, where: str) -> Table:
     table = Table(
         title=f"helgenom object store throughput: {size / MIB:,.0f} MiB file, {repeats}\n{where}",
         caption="MB = 10^6 bytes. MB/s = plaintext bytes / seconds; every output fsync-ed. "
-        "CPU s = user + system time of the contender's process (all its threads). "
+        "CPU s = user + system time of the contender (all threads; the operation only, "
+        "but the CLI's whole process). "
         "other load = CPUs busy with other processes and kernel threads (incl. writeback) "
         "meanwhile.",
     )

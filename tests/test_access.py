@@ -16,7 +16,7 @@ import itertools
 import json
 import secrets
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,8 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import POSTGRES_ADMIN_URL, World, _pg_admin_engine, make_cpr, require_postgres
-from helgenom.adapters.catalog.schema import audit_log, projects
-from helgenom.adapters.keys import KeyName
+from helgenom.adapters.catalog.schema import audit_log, projects, samples
+from helgenom.adapters.keys import KeyName, write_crypt4gh_keypair
 from helgenom.core.access import (
     POLICY,
     ROLE_PURPOSES,
@@ -38,7 +38,15 @@ from helgenom.core.access import (
 from helgenom.core.consent import ResearchChoice
 from helgenom.core.cpr import parse_cpr
 from helgenom.core.errors import PermissionDeniedError
-from helgenom.core.models import Principal, Purpose, RequestContext, Role, SampleOrigin, Sex
+from helgenom.core.models import (
+    ObjectKind,
+    Principal,
+    Purpose,
+    RequestContext,
+    Role,
+    SampleOrigin,
+    Sex,
+)
 from helgenom.core.pseudonyms import project_pseudonym
 from helgenom.services.instance import init_instance
 from helgenom.services.platform import Platform, open_platform
@@ -133,11 +141,16 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.AUDIT_VERIFY: ALL,
         A.OBJECT_VERIFY: ALL,
         A.KEYS_ROTATE: ALL,
+        A.INDICATION_MANAGE: ALL,
     },
     # Operators run sequencing: the sample table and the encrypted files (reads in,
     # pipelines read them back, integrity checks); never a person, never a CPR, no export.
+    # They move samples through the lab states (which states: core/samples.py, tested in
+    # test_samples.py) and read a sample's history.
     Role.OPERATOR: {
         A.SAMPLE_LIST: ALL,
+        A.SAMPLE_READ: ALL,
+        A.SAMPLE_TRANSITION: ALL,
         A.OBJECT_PUT: ALL,
         A.OBJECT_READ: ALL,
         A.OBJECT_LIST: ALL,
@@ -153,6 +166,8 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.CONSENT_WRITE: OWN_DEPT,
         A.SAMPLE_REGISTER: OWN_DEPT,
         A.OBJECT_READ: OWN_DEPT,
+        A.SAMPLE_READ: OWN_DEPT,
+        A.SAMPLE_TRANSITION: OWN_DEPT,  # cancel their department's order
     },
     # Geneticists: read persons of their own department (no consent changes, no orders).
     Role.GENETICIST: {
@@ -162,6 +177,8 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.CONSENT_READ: OWN_DEPT,
         A.OBJECT_READ: OWN_DEPT,
         A.OBJECT_EXPORT: OWN_DEPT,
+        A.SAMPLE_READ: OWN_DEPT,  # interpret and report their department's samples
+        A.SAMPLE_TRANSITION: OWN_DEPT,
     },
     # Researchers: cohorts only through an approved, unexpired project they belong to.
     Role.RESEARCHER: {
@@ -172,6 +189,7 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
     # Stewards: the access committee, and research/voluntary samples.
     Role.STEWARD: {
         A.SAMPLE_REGISTER: ALL,
+        A.SAMPLE_TRANSITION: ALL,  # cancel (research and voluntary samples too)
         A.PROJECT_DECIDE: ALL,
         A.PROJECT_READ: ALL,
         A.OBJECT_EXPORT: ALL,
@@ -282,6 +300,8 @@ PERSON_ACTIONS = (
     A.CONSENT_READ,
     A.CONSENT_WRITE,
     A.SAMPLE_REGISTER,
+    A.SAMPLE_READ,
+    A.SAMPLE_TRANSITION,
 )
 
 
@@ -336,6 +356,18 @@ class Shared:
     world: World
     requisition_a: str
     """A DEP-A requisition for world.patient_a."""
+    work: Path = Path()
+    """Scratch folder for the object services' input and output files."""
+    samples: dict[str, str] = field(default_factory=dict)
+    """CPR -> a sample of the person (patient_a, citizen_cpr)."""
+    objects: dict[str, str] = field(default_factory=dict)
+    """CPR -> an object stored for that sample."""
+    contents: dict[str, bytes] = field(default_factory=dict)
+    """Object id -> its plaintext."""
+    doomed: str = ""
+    """An object of patient_a reserved for the steward's delete."""
+    recipient_public: bytes = b""
+    recipient_secret: Path = Path()
 
     @property
     def platform(self) -> Platform:
@@ -413,7 +445,10 @@ def shared(
             for code in ("PROJ-D", "PROJ-M"):
                 p.research.apply(p.context("outsider"), code, "Reserved for the matrix")
             requisition_a = p.persons.show(p.context("clin-a"), world.patient_a).requisitions[0]
-            yield Shared(world, requisition_a)
+            p.indications.load(p.context(), json.dumps(CATALOGUE))
+            shared = Shared(world, requisition_a, work=home.parent / "work")
+            _store_objects(shared)
+            yield shared
         finally:
             p.close()
     finally:
@@ -421,6 +456,38 @@ def shared(
             with admin_engine.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
             admin_engine.dispose()
+
+
+def _store_objects(shared: Shared) -> None:
+    """An object for each subject's sample, one for the steward to delete, a recipient key."""
+    p = shared.platform
+    shared.work.mkdir()
+    operator = p.context("operator")
+    for cpr in (shared.world.patient_a, shared.world.citizen_cpr):
+        with p.catalog.engine.connect() as conn:
+            shared.samples[cpr] = conn.execute(
+                sa.select(samples.c.id)
+                .where(samples.c.person_pseudonym == shared.pseudonym(cpr))
+                .order_by(samples.c.created_at)
+                .limit(1)
+            ).scalar_one()
+    for name, cpr in [
+        ("a", shared.world.patient_a),
+        ("citizen", shared.world.citizen_cpr),
+        ("doomed", shared.world.patient_a),
+    ]:
+        data = f"genome of {name}\n".encode() * 5000
+        path = shared.work / f"{name}.vcf"
+        path.write_bytes(data)
+        record = p.objects.put(operator, path, sample_id=shared.samples[cpr], kind=ObjectKind.VCF)
+        shared.contents[record.record.object_id] = data
+        if name == "doomed":
+            shared.doomed = record.record.object_id
+        else:
+            shared.objects[cpr] = record.record.object_id
+    shared.recipient_secret = shared.work / "recipient.sec"
+    write_crypt4gh_keypair(shared.recipient_secret, shared.work / "recipient.pub")
+    shared.recipient_public = (shared.work / "recipient.pub").read_bytes()
 
 
 @dataclass(frozen=True)
@@ -500,6 +567,8 @@ class Service:
     """The CPR the audit entry must name as its subject, or None for no subject."""
     check: Callable[[Call, Any], None] = lambda c, r: None
     """Extra checks of an allowed result."""
+    audit_entries: int = 1
+    """Entries an allowed call appends (a denied one appends one)."""
 
 
 def _on_subject(c: Call) -> str | None:
@@ -523,7 +592,214 @@ def _requisition_create(c: Call) -> object:
     return c.p.requisitions.create(c.ctx, c.fresh_cpr, indication="Z00")
 
 
+CATALOGUE = {
+    "format_version": 1,
+    "indications": [
+        {"code": "R59", "name": "Epilepsy", "gene_panel": "p1", "departments": ["DEP-A", "DEP-B"]}
+    ],
+}
+
+
+def _requisition_submit(c: Call) -> object:
+    """A valid WGS ServiceRequest from the actor's department.
+
+    It orders for the opted-out patient: a new sample of anyone else would grow the
+    research cohort the matrix counts.
+    """
+    c.fresh_cpr = c.shared.world.opted_out
+    department = c.ctx.actor.org_code if c.ctx.actor.org_code.startswith("DEP-") else "DEP-A"
+    document = {
+        "resourceType": "ServiceRequest",
+        "identifier": [{"system": "urn:example:placer", "value": f"ORD-{c.tag()}"}],
+        "status": "active",
+        "intent": "order",
+        "priority": "routine",
+        "code": {"coding": [{"system": "urn:helgenom:service", "code": "WGS"}]},
+        "subject": {"identifier": {"system": "urn:oid:1.2.208.176.1.2", "value": c.fresh_cpr}},
+        "requester": {"identifier": {"system": "urn:helgenom:department", "value": department}},
+        "reasonCode": [{"coding": [{"system": "urn:helgenom:indication", "code": "R59"}]}],
+    }
+    return c.p.requisitions.submit(c.ctx, json.dumps(document))
+
+
+def _submit_subject(c: Call) -> str | None:
+    """Only clinicians get as far as reading the order; others are denied before it."""
+    return c.fresh_cpr if c.ctx.actor.role is Role.CLINICIAN else None
+
+
+def _sample_in(c: Call, state: str) -> str:
+    """A sample of the call's subject in ``state``, made directly in the catalog (no audit)."""
+    sample_id = f"S-M{c.tag():08d}"
+    own = c.cpr == c.shared.world.patient_a
+    with c.p.catalog.begin() as conn:
+        conn.execute(
+            samples.insert().values(
+                id=sample_id,
+                person_pseudonym=c.shared.pseudonym(c.cpr),
+                origin="clinical" if own else "voluntary",
+                requisition_id=c.shared.requisition_a if own else None,
+                state=state,
+                created_at=dt.datetime.now(dt.UTC),
+            )
+        )
+    return sample_id
+
+
+_MOVE_BY_ROLE = {
+    Role.GENETICIST: ("qc_passed", "interpreted"),
+    Role.CLINICIAN: ("ordered", "cancelled"),
+    Role.STEWARD: ("ordered", "cancelled"),
+}
+"""A move each role may make; every other role tries ordered -> received."""
+
+
+def _sample_mark(c: Call) -> object:
+    current, target = _MOVE_BY_ROLE.get(c.ctx.actor.role, ("ordered", "received"))
+    return c.p.samples.mark(c.ctx, _sample_in(c, current), target, reason="service matrix")
+
+
+def _add_reads(c: Call) -> object:
+    import gzip
+
+    pair = []
+    for mate in (1, 2):
+        path = c.shared.work / f"reads-{c.tag()}_R{mate}.fastq.gz"
+        path.write_bytes(gzip.compress(b"@r%d/%d\nACGT\n+\nIIII\n" % (c.tag(), mate)))
+        pair.append(path)
+    return c.p.samples.add_reads(c.ctx, _sample_in(c, "ordered"), pair[0], pair[1])
+
+
+def _object_put(c: Call) -> object:
+    path = c.shared.work / f"put-{c.tag()}.bam"
+    path.write_bytes(f"a new upload: {path.name}".encode())
+    return c.p.objects.put(c.ctx, path, sample_id=c.shared.samples[c.cpr], kind=ObjectKind.BAM)
+
+
+def _object_get(c: Call) -> tuple[Path, Any]:
+    out = c.shared.work / f"get-{c.tag()}.out"
+    return out, c.p.objects.get(c.ctx, c.shared.objects[c.cpr], out)
+
+
+def _check_object_get(c: Call, result: tuple[Path, Any]) -> None:
+    out, record = result
+    assert out.read_bytes() == c.shared.contents[c.shared.objects[c.cpr]]
+    assert record.object_id == c.shared.objects[c.cpr]
+    _check_no_hp(record)
+
+
+def _object_export(c: Call) -> Path:
+    out = c.shared.work / f"export-{c.tag()}.c4gh"
+    c.p.objects.export(c.ctx, c.shared.objects[c.cpr], c.shared.recipient_public, out)
+    return out
+
+
+def _check_object_export(c: Call, out: Path) -> None:
+    import io
+
+    from crypt4gh import lib as c4gh_lib
+
+    secret = c.p.keys.read_crypt4gh_secret_file(c.shared.recipient_secret).reveal()
+    plain = io.BytesIO()
+    with out.open("rb") as infile:
+        c4gh_lib.decrypt([(0, secret, None)], infile, plain)
+    assert plain.getvalue() == c.shared.contents[c.shared.objects[c.cpr]]
+
+
+OBJECT_READERS = frozenset({"operator", "citizen-self"}) | CARE_OWN
+
 SERVICES: dict[str, Service] = {
+    "objects.put": Service(
+        "object.put",
+        _object_put,
+        frozenset({"operator"}),
+        _on_subject,
+        lambda c, r: (
+            _expect(r.created and r.record.sample_id == c.shared.samples[c.cpr]),
+            _check_no_hp(r),
+        ),
+    ),
+    "objects.get": Service(
+        "object.read", _object_get, OBJECT_READERS, _on_subject, _check_object_get
+    ),
+    "objects.read_range": Service(
+        "object.read",
+        lambda c: c.p.objects.read_range(c.ctx, c.shared.objects[c.cpr], 5, 70_000),
+        OBJECT_READERS,
+        _on_subject,
+        lambda c, r: _expect(r == c.shared.contents[c.shared.objects[c.cpr]][5:70_000]),
+    ),
+    "objects.export": Service(
+        "object.export",
+        _object_export,
+        frozenset({"geneticist-own-dept", "steward"}),
+        _on_subject,
+        _check_object_export,
+    ),
+    "objects.list": Service(
+        "object.list",
+        lambda c: c.p.objects.list(c.ctx),
+        frozenset({"operator"}),
+        check=lambda c, r: (
+            _expect(set(c.shared.objects.values()) <= {o.object_id for o in r}),
+            _check_no_hp(r),
+        ),
+    ),
+    "objects.verify": Service(
+        "object.verify",
+        lambda c: c.p.objects.verify(c.ctx, c.shared.objects[c.cpr]),
+        frozenset({"operator", "admin"}),
+        check=lambda c, r: _expect(r.ok and len(r.checks) == 1),
+        audit_entries=2,  # the decision, then the outcome
+    ),
+    "objects.delete": Service(
+        "object.delete",
+        lambda c: c.p.objects.delete(c.ctx, c.shared.doomed, reason="matrix"),
+        frozenset({"steward"}),
+        lambda c: c.shared.world.patient_a,
+        lambda c, r: _expect(r.object_id == c.shared.doomed),
+    ),
+    "keys.rotate": Service(
+        "keys.rotate",
+        lambda c: c.p.objects.rotate_keys(c.ctx),
+        frozenset({"admin"}),
+        check=lambda c, r: _expect(r.rewrapped >= 3 and r.old_key_id != r.new_key_id),
+        audit_entries=2,  # rotation started, then its outcome
+    ),
+    "requisitions.submit": Service(
+        "requisition.create",
+        _requisition_submit,
+        frozenset({"clinician-own-dept", "clinician-other-dept"}),
+        _submit_subject,
+        lambda c, r: _expect(r.requisition_id.startswith("REQ-") and len(r.samples) == 1),
+    ),
+    "samples.mark": Service(
+        "sample.transition",
+        _sample_mark,
+        frozenset({"operator", "clinician-own-dept", "geneticist-own-dept", "steward"}),
+        _on_subject,
+        lambda c, r: _expect(r.actor == c.actor.name and r.from_state is not None),
+    ),
+    "samples.history": Service(
+        "sample.read",
+        lambda c: c.p.samples.history(c.ctx, _sample_in(c, "ordered")),
+        frozenset({"operator", "clinician-own-dept", "geneticist-own-dept"}),
+        _on_subject,
+        lambda c, r: (_expect(r == []), _check_no_hp(r)),
+    ),
+    "samples.add_reads": Service(
+        "sample.transition",
+        _add_reads,
+        frozenset({"operator"}),
+        _on_subject,
+        lambda c, r: _expect(r.reads == 1 and len(r.events) == 2),
+        audit_entries=3,  # two object puts, then the move to sequenced
+    ),
+    "indications.load": Service(
+        "indication.manage",
+        lambda c: c.p.indications.load(c.ctx, json.dumps(CATALOGUE)),
+        frozenset({"admin"}),
+        check=lambda c, r: _expect([x.code for x in r] == ["R59"]),
+    ),
     "persons.register": Service(
         "person.register",
         lambda c: c.p.persons.register(c.ctx, c.cpr),
@@ -695,8 +971,13 @@ def test_service_table_is_complete() -> None:
         "consent.show",
         "consent.set",
         "requisitions.create",
+        "requisitions.submit",
         "samples.register",
+        "samples.mark",
+        "samples.history",
+        "samples.add_reads",
         "samples.status",
+        "indications.load",
         "research.cohort",
         "audit.person_log",
         "audit.log",
@@ -708,6 +989,14 @@ def test_service_table_is_complete() -> None:
         "research.decide",
         "research.add_member",
         "research.list_projects",
+        "objects.put",
+        "objects.get",
+        "objects.read_range",
+        "objects.export",
+        "objects.list",
+        "objects.verify",
+        "objects.delete",
+        "keys.rotate",
     }
     for service in SERVICES.values():
         assert service.allowed <= set(ACTORS)
@@ -741,7 +1030,8 @@ def test_service_matrix(shared: Shared, service: str, actor_case: str) -> None:
     else:
         with pytest.raises(PermissionDeniedError):
             svc.call(call)
-    assert audit_count(p) == before + 1, "exactly one audit entry per call"
+    entries = svc.audit_entries if allowed else 1
+    assert audit_count(p) == before + entries, f"exactly {entries} audit entries per call"
 
     entry = last_entry(p)
     assert entry.decision == ("allow" if allowed else "deny"), entry.reason
@@ -928,6 +1218,7 @@ def test_operator_reaches_no_person(world: World, purpose: Purpose) -> None:
         lambda: p.consent.show(ctx, cpr),
         lambda: p.consent.set(ctx, cpr, recontact=True),
         lambda: p.requisitions.create(ctx, cpr),
+        lambda: p.requisitions.submit(ctx, b"{}"),
         lambda: p.samples.register(ctx, cpr, origin=SampleOrigin.VOLUNTARY),
         lambda: p.audit.person_log(ctx, cpr),
         lambda: p.audit.log(ctx),

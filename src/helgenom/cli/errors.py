@@ -7,6 +7,7 @@ EXIT_CODES: dict[str, int] = {
     "invalid_input": 2,
     "format_error": 2,
     "invalid_cpr": 2,
+    "fhir_invalid": 2,
     "not_found": 3,
     "conflict": 4,
     "authentication_failed": 5,

@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover
     from click.exceptions import UsageError  # type: ignore[no-redef,import-not-found]
 from helgenom.services import (
     Environment,
+    FhirValidationError,
     HelgenomError,
     InvalidInputError,
     ResearchChoice,
@@ -30,9 +31,12 @@ from helgenom.services import (
     SampleOrigin,
 )
 from helgenom.services.demo import DemoReport, run_demo
+from helgenom.services.indications import MAX_CATALOGUE_BYTES
 from helgenom.services.instance import init_instance, instance_status
 from helgenom.services.objects import OBJECT_KINDS, parse_kind
 from helgenom.services.platform import Platform, open_platform
+from helgenom.services.requisitions import MAX_DOCUMENT_BYTES
+from helgenom.services.samples import SAMPLE_STATES
 
 _CPR_LIKE = re.compile(r"\d{6,}(?:-\d+)*")
 """Digit runs that may be (part of) a CPR number, redacted from click's usage errors."""
@@ -47,6 +51,10 @@ class HelgenomGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except FhirValidationError as exc:
+            _render_issues(exc)
+            err.print(f"[bold red]error[/] ({exc.code}): {exc.summary}", soft_wrap=True)
+            raise typer.Exit(exit_code_for(exc.code)) from None
         except HelgenomError as exc:
             err.print(f"[bold red]error[/] ({exc.code}): {exc}", soft_wrap=True)
             raise typer.Exit(exit_code_for(exc.code)) from None
@@ -54,6 +62,35 @@ class HelgenomGroup(TyperGroup):
             # click echoes unexpected arguments and bad values: never let a CPR number through.
             exc.message = _CPR_LIKE.sub("<redacted>", exc.message)
             raise
+
+
+def _render_issues(exc: FhirValidationError) -> None:
+    """Every problem of a rejected FHIR resource, as an OperationOutcome table on stderr."""
+    count = len(exc.issues)
+    table = Table(
+        title=f"OperationOutcome: {count} problem{'s' if count != 1 else ''} in the "
+        f"{exc.resource_type}",
+        title_justify="left",
+    )
+    table.add_column("severity")
+    table.add_column("code")
+    table.add_column("location", overflow="fold")
+    table.add_column("diagnostics", overflow="fold")
+    for issue in exc.issues:
+        colour = "red" if issue.is_error else "yellow"
+        table.add_row(
+            f"[{colour}]{issue.severity}[/]", issue.code, issue.location or "-", issue.diagnostics
+        )
+    err.print(table)
+
+
+def _read_document(path: Path, limit: int) -> bytes:
+    """The bytes of a small input file (at most ``limit`` + 1 are read)."""
+    try:
+        with path.open("rb") as f:
+            return f.read(limit + 1)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {path}: {exc.strerror}") from None
 
 
 app = typer.Typer(
@@ -485,6 +522,114 @@ def requisition_create(
     out.print(state.platform().requisitions.create(state.context(), cpr, indication))
 
 
+@requisition_app.command("submit")
+def requisition_submit(
+    ctx: typer.Context,
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE.json", help="A FHIR R4 ServiceRequest (JSON).")
+    ],
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print the result, or the OperationOutcome when invalid, as JSON."
+        ),
+    ] = False,
+) -> None:
+    """Submit a FHIR ServiceRequest for whole-genome sequencing (clinician); prints the ids.
+
+    An invalid resource is answered with every problem (an OperationOutcome) and exit 2.
+    """
+    state = _state(ctx)
+    document = _read_document(file, MAX_DOCUMENT_BYTES)
+    try:
+        result = state.platform().requisitions.submit(state.context(), document)
+    except FhirValidationError as exc:
+        if not as_json:
+            raise
+        sys.stdout.write(json.dumps(exc.operation_outcome(), indent=2) + "\n")
+        raise typer.Exit(exit_code_for(exc.code)) from None
+    if as_json:
+        answer = {
+            "requisition": result.requisition_id,
+            "department": result.department,
+            "indication": {"code": result.indication, "version": result.indication_version},
+            "priority": result.priority.value,
+            "samples": [
+                {
+                    "sample": s.sample_id,
+                    "requisition": s.requisition_id,
+                    "relationship": s.relationship.value,
+                }
+                for s in result.samples
+            ],
+        }
+        sys.stdout.write(json.dumps(answer, indent=2) + "\n")
+        return
+    out.print(
+        f"requisition {result.requisition_id}: indication {result.indication} "
+        f"v{result.indication_version}, priority {result.priority.value}"
+    )
+    for s in result.samples:
+        out.print(f"sample {s.sample_id} ({s.relationship.value}, requisition {s.requisition_id})")
+
+
+indication_app = typer.Typer(
+    help="The indication catalogue: what may be ordered, with which panel, by whom.",
+    no_args_is_help=True,
+)
+app.add_typer(indication_app, name="indication")
+
+
+@indication_app.command("load")
+def indication_load(
+    ctx: typer.Context,
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE.json", help="The catalogue (JSON, format_version 1).")
+    ],
+) -> None:
+    """Load a catalogue version: changed entries get a new version, old ones are kept (admin)."""
+    state = _state(ctx)
+    document = _read_document(file, MAX_CATALOGUE_BYTES)
+    results = state.platform().indications.load(state.context(), document)
+    table = Table("code", "version", "status", title="Indication catalogue loaded")
+    for r in results:
+        table.add_row(r.code, str(r.version), r.status)
+    out.print(table)
+
+
+@indication_app.command("list")
+def indication_list(
+    ctx: typer.Context,
+    all_versions: Annotated[
+        bool, typer.Option("--all", help="Every version, not only the current ones.")
+    ] = False,
+) -> None:
+    """The indications that may be ordered, with their gene panels and departments."""
+    state = _state(ctx)
+    state.context()  # resolves --as / HELGENOM_USER: an unknown user is an error here too
+    table = Table(
+        "code",
+        "version",
+        "name",
+        "gene panel",
+        "departments",
+        "orderable",
+        "loaded (UTC)",
+        title="Indications",
+    )
+    for i in state.platform().indications.list_indications(all_versions=all_versions):
+        table.add_row(
+            i.code,
+            str(i.version),
+            i.name,
+            i.gene_panel,
+            ", ".join(i.departments),
+            "yes" if i.active else "withdrawn",
+            i.loaded_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    out.print(table)
+
+
 @sample_app.command("add")
 def sample_add(
     ctx: typer.Context,
@@ -510,7 +655,10 @@ def sample_add(
 @sample_app.command("status")
 def sample_status(
     ctx: typer.Context,
-    state_filter: Annotated[str | None, typer.Option("--state", help="Only this state.")] = None,
+    state_filter: Annotated[
+        str | None,
+        typer.Option("--state", help=f"Only this state: {', '.join(SAMPLE_STATES)}."),
+    ] = None,
 ) -> None:
     """The operator's sample table (no CPR numbers)."""
     state = _state(ctx)
@@ -521,6 +669,8 @@ def sample_status(
         "project",
         "requisition",
         "department",
+        "family",
+        "priority",
         "state",
         "created",
         title="Samples",
@@ -532,10 +682,75 @@ def sample_status(
             r.origin_project or "",
             r.requisition_id or "",
             r.department or "",
+            r.relationship or "",
+            r.priority or "",
             r.state,
             r.created_at.strftime("%Y-%m-%d %H:%M"),
         )
     out.print(table)
+
+
+@sample_app.command("history")
+def sample_history(
+    ctx: typer.Context,
+    sample_id: Annotated[str, typer.Argument(metavar="ID", help="Sample id (S-...).")],
+) -> None:
+    """Every state change of a sample, oldest first (operator, care team)."""
+    state = _state(ctx)
+    events = state.platform().samples.history(state.context(), sample_id)
+    table = Table("when (UTC)", "from", "to", "by", "reason", title=f"History of {sample_id}")
+    for e in events:
+        table.add_row(
+            e.at.strftime("%Y-%m-%d %H:%M:%S"),
+            e.from_state.value if e.from_state else "",
+            e.to_state.value,
+            e.actor,
+            e.reason or "",
+        )
+    out.print(table)
+
+
+@sample_app.command("mark")
+def sample_mark(
+    ctx: typer.Context,
+    sample_id: Annotated[str, typer.Argument(metavar="ID", help="Sample id (S-...).")],
+    state_name: Annotated[
+        str, typer.Argument(metavar="STATE", help=f"One of: {', '.join(SAMPLE_STATES)}.")
+    ],
+    reason: Annotated[
+        str | None,
+        typer.Option(help="Why (kept in the sample's history; needed for cancelled, qc_failed)."),
+    ] = None,
+) -> None:
+    """Move a sample to its next state (operator: lab states; geneticist: interpreted,
+    reported; clinician or steward: cancelled)."""
+    state = _state(ctx)
+    event = state.platform().samples.mark(state.context(), sample_id, state_name, reason=reason)
+    before = event.from_state.value if event.from_state else "new"
+    out.print(f"sample {event.sample_id}: {before} -> {event.to_state.value}")
+
+
+reads_app = typer.Typer(
+    help="Sequencing reads (gzip FASTQ) into the encrypted store.", no_args_is_help=True
+)
+app.add_typer(reads_app, name="reads")
+
+
+@reads_app.command("add")
+def reads_add(
+    ctx: typer.Context,
+    sample: Annotated[str, typer.Argument(metavar="SAMPLE", help="Sample id (S-...).")],
+    read1: Annotated[Path, typer.Argument(metavar="R1.fastq.gz", help="First reads of the pair.")],
+    read2: Annotated[Path, typer.Argument(metavar="R2.fastq.gz", help="Second reads (mates).")],
+) -> None:
+    """Check and store a paired-end run; marks the sample sequenced (operator)."""
+    state = _state(ctx)
+    result = state.platform().samples.add_reads(state.context(), sample, read1, read2)
+    first, second = result.object_ids
+    out.print(f"stored {first} (R1) and {second} (R2): {result.reads:,} read pairs")
+    path = [result.events[0].from_state.value if result.events[0].from_state else "new"]
+    path += [e.to_state.value for e in result.events]
+    out.print(f"sample {result.sample_id}: {' -> '.join(path)}")
 
 
 # ----------------------------------------------------------------------------- research projects
@@ -719,8 +934,8 @@ def object_verify(
     out.print(table)
     if report.orphans:
         err.print(
-            f"[yellow]{len(report.orphans)} unreferenced bodies[/] (left by interrupted puts): "
-            + ", ".join(report.orphans[:5])
+            f"[yellow]{len(report.orphans)} unreferenced bodies[/] (left by interrupted puts or "
+            "deletes): " + ", ".join(report.orphans[:5])
         )
     bad = [c for c in report.checks if c.status != "ok"]
     out.print(f"{len(report.checks)} objects checked, {len(bad)} bad")

@@ -27,6 +27,9 @@ class Action(enum.StrEnum):
     REQUISITION_CREATE = "requisition.create"
     SAMPLE_REGISTER = "sample.register"
     SAMPLE_LIST = "sample.list"
+    SAMPLE_READ = "sample.read"
+    SAMPLE_TRANSITION = "sample.transition"
+    INDICATION_MANAGE = "indication.manage"
     RESEARCH_COHORT = "research.cohort"
     ORG_MANAGE = "org.manage"
     PRINCIPAL_MANAGE = "principal.manage"
@@ -117,6 +120,22 @@ POLICY: dict[Action, dict[Role, Relation]] = {
     },
     Action.SAMPLE_LIST: {
         Role.OPERATOR: Relation.ANY,
+    },
+    Action.SAMPLE_READ: {
+        Role.OPERATOR: Relation.ANY,
+        Role.CLINICIAN: Relation.OWN_DEPARTMENT,
+        Role.GENETICIST: Relation.OWN_DEPARTMENT,
+    },
+    # Which role may move a sample into which state is the finer rule of
+    # helgenom.core.samples.TRANSITION_ROLES, checked by the sample service.
+    Action.SAMPLE_TRANSITION: {
+        Role.OPERATOR: Relation.ANY,
+        Role.GENETICIST: Relation.OWN_DEPARTMENT,
+        Role.CLINICIAN: Relation.OWN_DEPARTMENT,
+        Role.STEWARD: Relation.ANY,
+    },
+    Action.INDICATION_MANAGE: {
+        Role.ADMIN: Relation.ANY,
     },
     Action.RESEARCH_COHORT: {
         Role.RESEARCHER: Relation.PROJECT_MEMBER,

@@ -10,6 +10,7 @@ code, the API (later) to an HTTP status.
      +-- InvalidInputError (ValueError)
      |    +-- FormatError
      |    +-- InvalidCprError
+     |    +-- FhirValidationError (carries every Issue; renders an OperationOutcome)
      +-- NotFoundError (LookupError)
      +-- ConflictError
      +-- AuthenticationError
@@ -28,6 +29,23 @@ number or other personal data.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+_NUMBER_RUN = re.compile(r"\d{6,}(?:[- ]?\d+)*|\d{2}[ .]?\d{2}[ .]?\d{2}[- ]\d{4}")
+"""Digit runs that may be (part of) a CPR number."""
+
+
+def redact_numbers(text: str) -> str:
+    """Replace every run of six or more digits (a possible CPR number) by ``<redacted>``.
+
+    Defence in depth for messages built from submitted documents: a CPR number typed
+    into the wrong field must not come back in an error message or log.
+    """
+    return _NUMBER_RUN.sub("<redacted>", text)
 
 
 class HelgenomError(Exception):
@@ -53,6 +71,64 @@ class InvalidCprError(InvalidInputError):
     """A string is not a valid Danish CPR number. The message never echoes it."""
 
     code = "invalid_cpr"
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One problem found in a submitted document, as in a FHIR ``OperationOutcome.issue``."""
+
+    severity: str
+    """``fatal``, ``error``, ``warning`` or ``information`` (FHIR issue-severity)."""
+    code: str
+    """FHIR issue-type: ``structure``, ``required``, ``value``, ``code-invalid``,
+    ``not-found``, ``business-rule``, ``duplicate`` ..."""
+    location: str
+    """Where, as a FHIRPath-like expression: ``ServiceRequest.reasonCode[0].coding[0].code``."""
+    diagnostics: str
+    """What is wrong and how to fix it; never a CPR number."""
+
+    @property
+    def is_error(self) -> bool:
+        """Whether the issue stops the document from being accepted."""
+        return self.severity in ("fatal", "error")
+
+
+class FhirValidationError(InvalidInputError):
+    """A FHIR resource was rejected; :attr:`issues` lists every problem found, not the first.
+
+    The diagnostics are passed through :func:`redact_numbers` so a CPR number never
+    comes back in the message.
+    """
+
+    code = "fhir_invalid"
+
+    def __init__(self, issues: Sequence[Issue], resource_type: str = "resource") -> None:
+        self.resource_type = resource_type
+        self.issues: tuple[Issue, ...] = tuple(
+            Issue(i.severity, i.code, i.location, redact_numbers(i.diagnostics)) for i in issues
+        )
+        count = len(self.issues)
+        listed = "; ".join(
+            f"{i.location}: {i.diagnostics}" if i.location else i.diagnostics for i in self.issues
+        )
+        noun = "problem" if count == 1 else "problems"
+        self.summary = f"the {resource_type} is not valid ({count} {noun})"
+        """One line without the issues, for interfaces that list them apart."""
+        super().__init__(f"{self.summary}: {listed}")
+
+    def operation_outcome(self) -> dict[str, Any]:
+        """The issues as a FHIR R4 ``OperationOutcome`` resource (a JSON-ready dict)."""
+        issues: list[dict[str, Any]] = []
+        for i in self.issues:
+            entry: dict[str, Any] = {
+                "severity": i.severity,
+                "code": i.code,
+                "diagnostics": i.diagnostics,
+            }
+            if i.location:
+                entry["expression"] = [i.location]
+            issues.append(entry)
+        return {"resourceType": "OperationOutcome", "issue": issues}
 
 
 class NotFoundError(HelgenomError, LookupError):
@@ -133,15 +209,18 @@ __all__ = [
     "ConflictError",
     "ConsentDeniedError",
     "DisclosureRiskError",
+    "FhirValidationError",
     "FormatError",
     "HelgenomError",
     "IntegrityError",
     "InvalidCprError",
     "InvalidInputError",
+    "Issue",
     "NotFoundError",
     "PermissionDeniedError",
     "PipelineError",
     "StorageUnavailableError",
     "ToolFailedError",
     "ToolNotFoundError",
+    "redact_numbers",
 ]

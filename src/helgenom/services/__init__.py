@@ -7,6 +7,7 @@ re-exported below.
 from helgenom.core.consent import ResearchChoice
 from helgenom.core.errors import (
     ConfigurationError,
+    FhirValidationError,
     HelgenomError,
     InvalidInputError,
     PermissionDeniedError,
@@ -17,6 +18,7 @@ from helgenom.services.settings import Environment
 __all__ = [
     "ConfigurationError",
     "Environment",
+    "FhirValidationError",
     "HelgenomError",
     "InvalidInputError",
     "PermissionDeniedError",

@@ -1,4 +1,8 @@
-"""Identity: persons (the vault), their consent, requisitions and samples."""
+"""Identity: persons (the vault) and their consent.
+
+Requisitions are in :mod:`helgenom.services.requisitions`, samples in
+:mod:`helgenom.services.samples`.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,9 @@ from sqlalchemy.engine import Connection
 
 from helgenom.adapters.catalog.schema import (
     consent_events,
-    organisations,
     persons,
     principals,
-    projects,
     requisitions,
-    samples,
 )
 from helgenom.adapters.keys import SecretBytes
 from helgenom.adapters.vault import CprCipher
@@ -30,7 +31,7 @@ from helgenom.core.consent import (
 )
 from helgenom.core.cpr import Cpr, parse_cpr
 from helgenom.core.errors import InvalidInputError, NotFoundError
-from helgenom.core.models import OrgKind, RequestContext, Role, SampleOrigin, Sex
+from helgenom.core.models import RequestContext, Role, Sex
 from helgenom.core.pseudonyms import person_pseudonym
 from helgenom.services.gate import Gate
 
@@ -80,19 +81,6 @@ class ConsentView:
     pseudonym: str
     state: ConsentState
     history: tuple[ConsentEvent, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SampleRow:
-    """The operator's view of a sample: no CPR, no person pseudonym."""
-
-    sample_id: str
-    origin: SampleOrigin
-    origin_project: str | None
-    requisition_id: str | None
-    department: str | None
-    state: str
-    created_at: dt.datetime
 
 
 class Vault:
@@ -290,146 +278,6 @@ class ConsentService:
             self.vault.require(grant.conn, pseudonym)
             history = load_consent(grant.conn, pseudonym)
             return ConsentView(pseudonym, derive_state(history), history)
-
-
-class RequisitionService:
-    """Orders for sequencing from a hospital department (full FHIR intake comes later)."""
-
-    def __init__(self, gate: Gate, vault: Vault) -> None:
-        self.gate = gate
-        self.vault = vault
-
-    def create(self, ctx: RequestContext, cpr: str, indication: str | None = None) -> str:
-        """Create a requisition from the clinician's own department; registers the person."""
-        parsed = parse_cpr(cpr)
-        pseudonym = self.vault.pseudonym(parsed)
-        requisition_id = new_id("REQ")
-        with self.gate.access(
-            ctx,
-            Action.REQUISITION_CREATE,
-            resource=f"requisition/{requisition_id}",
-            person=pseudonym,
-        ) as grant:
-            org = grant.conn.execute(
-                sa.select(organisations.c.kind).where(organisations.c.code == ctx.actor.org_code)
-            ).first()
-            if org is None or org.kind != OrgKind.DEPARTMENT.value:
-                raise InvalidInputError(
-                    f"{ctx.actor.org_code} is not a hospital department; requisitions come "
-                    "from departments"
-                )
-            self.vault.register(grant.conn, parsed, None)
-            grant.conn.execute(
-                requisitions.insert().values(
-                    id=requisition_id,
-                    person_pseudonym=pseudonym,
-                    department_code=ctx.actor.org_code,
-                    indication=indication,
-                    status="active",
-                    created_at=_now(),
-                    created_by=ctx.actor.name,
-                )
-            )
-        return requisition_id
-
-
-class SampleService:
-    """Samples and their origin (clinical, research project, voluntary)."""
-
-    def __init__(self, gate: Gate, vault: Vault) -> None:
-        self.gate = gate
-        self.vault = vault
-
-    def register(
-        self,
-        ctx: RequestContext,
-        cpr: str,
-        *,
-        origin: SampleOrigin,
-        project: str | None = None,
-        requisition: str | None = None,
-    ) -> str:
-        """Register a sample of a person; returns its id."""
-        parsed = parse_cpr(cpr)
-        pseudonym = self.vault.pseudonym(parsed)
-        sample_id = new_id("S")
-        with self.gate.access(
-            ctx, Action.SAMPLE_REGISTER, resource=f"sample/{sample_id}", person=pseudonym
-        ) as grant:
-            conn = grant.conn
-            if origin is SampleOrigin.CLINICAL:
-                if ctx.actor.role is not Role.CLINICIAN or requisition is None:
-                    raise InvalidInputError(
-                        "a clinical sample comes from a clinician with a requisition: "
-                        "give --requisition ID"
-                    )
-                req = conn.execute(
-                    sa.select(requisitions).where(requisitions.c.id == requisition)
-                ).first()
-                if (
-                    req is None
-                    or req.person_pseudonym != pseudonym
-                    or req.department_code != ctx.actor.org_code
-                ):
-                    raise NotFoundError(
-                        f"requisition {requisition} is not one of your department's "
-                        "requisitions for this person"
-                    )
-            elif ctx.actor.role is Role.CLINICIAN:
-                raise InvalidInputError(
-                    f"{origin.value} samples are registered by a data steward, not a clinician"
-                )
-            if origin is SampleOrigin.RESEARCH:
-                if project is None:
-                    raise InvalidInputError("a research-origin sample needs --project CODE")
-                found = conn.execute(
-                    sa.select(projects.c.code).where(projects.c.code == project)
-                ).first()
-                if found is None:
-                    raise NotFoundError(f"project {project} does not exist")
-            elif project is not None:
-                raise InvalidInputError("--project is only for research-origin samples")
-            # A clinical sample's person exists (the requisition registered them); a
-            # research or voluntary participant is registered by the steward here, so
-            # the answer never reveals whether the person was already known.
-            self.vault.register(conn, parsed, None)
-            conn.execute(
-                samples.insert().values(
-                    id=sample_id,
-                    person_pseudonym=pseudonym,
-                    origin=origin.value,
-                    origin_project=project,
-                    requisition_id=requisition,
-                    state="ordered",
-                    created_at=_now(),
-                )
-            )
-        return sample_id
-
-    def status(self, ctx: RequestContext, state: str | None = None) -> list[SampleRow]:
-        """The operator's sample table: no CPR numbers, no person pseudonyms."""
-        with self.gate.access(ctx, Action.SAMPLE_LIST, resource="samples") as grant:
-            query = (
-                sa.select(samples, requisitions.c.department_code)
-                .select_from(samples.outerjoin(requisitions))
-                .order_by(samples.c.created_at)
-            )
-            if state is not None:
-                query = query.where(samples.c.state == state)
-            rows = grant.conn.execute(query).all()
-            grant.note = f"{len(rows)} samples listed"
-            return [
-                SampleRow(
-                    r.id,
-                    SampleOrigin(r.origin),
-                    r.origin_project,
-                    r.requisition_id,
-                    r.department_code,
-                    r.state,
-                    r.created_at,
-                )
-                for r in rows
-            ]
 
 
 def principal_person(conn: Connection, name: str) -> str | None:

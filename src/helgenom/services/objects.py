@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
 from helgenom.adapters.catalog import Catalog
 from helgenom.adapters.catalog.schema import objects, samples
@@ -275,7 +276,13 @@ class ObjectService:
                     sa.select(objects.c.state).where(objects.c.id == object_id).with_for_update()
                 ).first()
                 if existing is None:
-                    grant.conn.execute(objects.insert().values(id=object_id, **values))
+                    try:
+                        with grant.conn.begin_nested():
+                            grant.conn.execute(objects.insert().values(id=object_id, **values))
+                    except DbIntegrityError:
+                        # A concurrent put of the same content committed first.
+                        created = False
+                        grant.note = "same content stored concurrently: no-op"
                 elif existing.state == "stored":
                     created = False
                     grant.note = "same content already stored: no-op"
@@ -308,9 +315,15 @@ class ObjectService:
             ctx, Action.OBJECT_READ, resource=f"object/{object_id}", person=person
         ) as grant:
             row = self._live_row(grant.conn, object_id)
-        chunks = self.store.iter_plaintext(
-            row.body_key, row.header, row.key_id, ciphertext_size=int(row.ciphertext_size)
-        )
+        try:
+            chunks = self.store.iter_plaintext(
+                row.body_key, row.header, row.key_id, ciphertext_size=int(row.ciphertext_size)
+            )
+        except NotFoundError:
+            raise IntegrityError(
+                f"object {object_id} is in the catalog but its encrypted data is missing from "
+                "the object store; run helgenom object verify --all and restore it from backup"
+            ) from None
 
         def check(digest: str) -> None:
             if digest != row.plaintext_sha256:
@@ -393,9 +406,10 @@ class ObjectService:
                 self._live_row(grant.conn, object_id)
                 query = query.where(objects.c.id == object_id)
             rows = grant.conn.execute(query).all()
-            referenced = {
-                r.body_key for r in grant.conn.execute(sa.select(objects.c.body_key)).all()
-            }
+            # A tombstone references no body: one still stored (a delete interrupted before
+            # the body was removed) is reported as an orphan.
+            live = sa.select(objects.c.body_key).where(objects.c.state == "stored")
+            referenced = {r.body_key for r in grant.conn.execute(live).all()}
         checks = []
         for row in rows:
             result = self.store.check(

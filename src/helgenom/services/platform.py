@@ -16,15 +16,12 @@ from helgenom.core.models import Principal, Purpose, RequestContext
 from helgenom.services.audit import AuditService
 from helgenom.services.directory import DirectoryService
 from helgenom.services.gate import Gate
-from helgenom.services.identity import (
-    ConsentService,
-    PersonService,
-    RequisitionService,
-    SampleService,
-    Vault,
-)
+from helgenom.services.identity import ConsentService, PersonService, Vault
+from helgenom.services.indications import IndicationService
 from helgenom.services.objects import ObjectService
+from helgenom.services.requisitions import RequisitionService
 from helgenom.services.research import ResearchService
+from helgenom.services.samples import SampleService
 from helgenom.services.settings import Settings, load_settings
 
 
@@ -44,6 +41,7 @@ class Platform:
     research: ResearchService
     audit: AuditService
     objects: ObjectService
+    indications: IndicationService
 
     def context(
         self,
@@ -125,6 +123,9 @@ def open_platform(home: str | None = None, *, settings: Settings | None = None) 
     audit_log = SqlAuditLog(catalog, audit_key)
     gate = Gate(catalog, audit_log)
     vault = Vault(pseudonym_key, cpr_key)
+    objects = ObjectService(
+        catalog, gate, keys, _store_factory(settings), settings.home / "backups"
+    )
     return Platform(
         settings=settings,
         catalog=catalog,
@@ -133,13 +134,12 @@ def open_platform(home: str | None = None, *, settings: Settings | None = None) 
         directory=DirectoryService(catalog, gate, vault),
         persons=PersonService(gate, vault),
         consent=ConsentService(gate, vault),
-        requisitions=RequisitionService(gate, vault),
-        samples=SampleService(gate, vault),
+        requisitions=RequisitionService(catalog, gate, vault),
+        samples=SampleService(gate, vault, objects),
         research=ResearchService(gate, pseudonym_key),
         audit=AuditService(gate, audit_log, vault),
-        objects=ObjectService(
-            catalog, gate, keys, _store_factory(settings), settings.home / "backups"
-        ),
+        objects=objects,
+        indications=IndicationService(catalog, gate),
     )
 
 

@@ -22,7 +22,11 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from helgenom.core.errors import ConfigurationError, StorageUnavailableError
 
 MIGRATIONS_PATH = Path(__file__).parent / "migrations"
-REVISION_TABLES: tuple[tuple[str, str], ...] = (("0001", "instance_meta"), ("0002", "objects"))
+REVISION_TABLES: tuple[tuple[str, str], ...] = (
+    ("0001", "instance_meta"),
+    ("0002", "objects"),
+    ("0003", "sample_events"),
+)
 """A table each revision creates, oldest first: how to recognise an unstamped catalog."""
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -119,7 +120,21 @@ requisitions = Table(
     Column("status", String(16), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("created_by", String(64), nullable=False),
+    Column("indication_version", Integer, nullable=True),
+    Column("priority", String(8), nullable=True),
+    Column("relationship", String(16), nullable=True),
+    Column("order_key", String(255), nullable=True),
+    Column("proband_requisition_id", String(40), ForeignKey("requisitions.id"), nullable=True),
+    Index("ux_requisitions_order_key", "department_code", "order_key", unique=True),
 )
+"""Orders from hospital departments: one row per sequenced person.
+
+A submitted FHIR ServiceRequest gives one row for the proband (``relationship``
+``proband``, ``order_key`` from the resource, for duplicate detection) and one per
+family member of a trio (``proband_requisition_id`` names the proband's row), so the
+requesting department's care team reaches every person of the order. Rows made by
+``requisition create`` leave the new columns empty.
+"""
 
 projects = Table(
     "projects",
@@ -216,3 +231,31 @@ objects = Table(
     Column("format_version", Integer, nullable=False),
 )
 """Every stored object: checksums, the Crypt4GH header (apart from the body), provenance."""
+
+indications = Table(
+    "indications",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(200), nullable=False),
+    Column("gene_panel", String(200), nullable=False),
+    Column("departments", Text, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("loaded_at", UtcDateTime, nullable=False),
+    Column("loaded_by", String(64), nullable=False),
+    Column("format_version", Integer, nullable=False),
+)
+"""The indication catalogue, every version kept (append-only); ``departments`` is a JSON list."""
+
+sample_events = Table(
+    "sample_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sample_id", String(40), ForeignKey("samples.id"), nullable=False, index=True),
+    Column("from_state", String(16), nullable=True),
+    Column("to_state", String(16), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("reason", Text, nullable=True),
+)
+"""Every state change of a sample, oldest first by (at, id); append-only; creation has no from."""

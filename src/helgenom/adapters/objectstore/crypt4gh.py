@@ -54,10 +54,20 @@ QUEUE_DEPTH = 8
 """Batches in flight between pipeline threads; bounds memory to a few MiB."""
 
 
+def _no_debug_records(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.INFO
+
+
 def _quiet_crypt4gh_logger() -> None:
     logger = logging.getLogger("crypt4gh")
     if logger.getEffectiveLevel() < logging.INFO:
         logger.setLevel(logging.INFO)
+    # Levels can be lowered again later, or set on the modules' own loggers: a filter on
+    # the loggers that emit the secrets drops their DEBUG records whatever the levels.
+    for name in ("crypt4gh.header", "crypt4gh.lib"):
+        module_logger = logging.getLogger(name)
+        if _no_debug_records not in module_logger.filters:
+            module_logger.addFilter(_no_debug_records)
 
 
 def ciphertext_size(plaintext_size: int) -> int:
@@ -76,9 +86,9 @@ def parse_public_key(data: bytes) -> bytes:
     import base64
     import binascii
 
+    if len(data) == 32 and not data.startswith(b"-----"):  # raw: never strip key bytes
+        return bytes(data)
     text = data.strip()
-    if len(text) == 32 and not text.startswith(b"-----"):
-        return bytes(text)
     lines = text.splitlines()
     if len(lines) == 3 and lines[0] == b"-----BEGIN CRYPT4GH PUBLIC KEY-----":
         try:
@@ -183,7 +193,7 @@ class BodyCheck:
     """Result of re-reading and re-hashing a body."""
 
     status: str
-    """``ok``, ``missing``, ``truncated`` or ``corrupt``."""
+    """``ok``, ``missing``, ``truncated``, ``corrupt`` or ``no-key`` (its key is unavailable)."""
     detail: str
 
 
@@ -489,6 +499,8 @@ class Crypt4ghStore:
             aead = self._aead(header, header_key_id)
         except IntegrityError as exc:
             return BodyCheck("corrupt", str(exc))
+        except ConfigurationError as exc:
+            return BodyCheck("no-key", str(exc))
         plain_hash, cipher_hash = hashlib.sha256(), hashlib.sha256()
         size = 0
         try:
