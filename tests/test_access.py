@@ -142,6 +142,7 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.OBJECT_VERIFY: ALL,
         A.KEYS_ROTATE: ALL,
         A.INDICATION_MANAGE: ALL,
+        A.REFERENCE_LOAD: ALL,  # reference genomes are public data
     },
     # Operators run sequencing: the sample table and the encrypted files (reads in,
     # pipelines read them back, integrity checks); never a person, never a CPR, no export.
@@ -155,6 +156,10 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.OBJECT_READ: ALL,
         A.OBJECT_LIST: ALL,
         A.OBJECT_VERIFY: ALL,
+        # They load reference genomes, run the secondary analysis and watch its QC.
+        A.REFERENCE_LOAD: ALL,
+        A.PIPELINE_RUN: ALL,
+        A.PIPELINE_READ: ALL,
     },
     # Clinicians: persons with a requisition from their own department.
     Role.CLINICIAN: {
@@ -179,6 +184,7 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.OBJECT_EXPORT: OWN_DEPT,
         A.SAMPLE_READ: OWN_DEPT,  # interpret and report their department's samples
         A.SAMPLE_TRANSITION: OWN_DEPT,
+        A.PIPELINE_READ: OWN_DEPT,  # the QC of their department's samples, not to run them
     },
     # Researchers: cohorts only through an approved, unexpired project they belong to.
     Role.RESEARCHER: {
@@ -302,6 +308,7 @@ PERSON_ACTIONS = (
     A.SAMPLE_REGISTER,
     A.SAMPLE_READ,
     A.SAMPLE_TRANSITION,
+    A.PIPELINE_READ,
 )
 
 
@@ -368,6 +375,10 @@ class Shared:
     """An object of patient_a reserved for the steward's delete."""
     recipient_public: bytes = b""
     recipient_secret: Path = Path()
+    reference_fasta: Path = Path()
+    """A small simulated genome, registered as build MTX (see _pipeline_setup)."""
+    pipeline_sample: str = ""
+    """A sample of patient_a (DEP-A) with reads and one finished pipeline run."""
 
     @property
     def platform(self) -> Platform:
@@ -569,6 +580,8 @@ class Service:
     """Extra checks of an allowed result."""
     audit_entries: int = 1
     """Entries an allowed call appends (a denied one appends one)."""
+    setup: Callable[[Shared], None] = lambda s: None
+    """Preparation before the audit is counted (memoised on the shared world)."""
 
 
 def _on_subject(c: Call) -> str | None:
@@ -704,6 +717,46 @@ def _check_object_export(c: Call, out: Path) -> None:
         c4gh_lib.decrypt([(0, secret, None)], infile, plain)
     assert plain.getvalue() == c.shared.contents[c.shared.objects[c.cpr]]
 
+
+MATRIX_BUILD = "MTX"
+
+
+def _pipeline_setup(shared: Shared) -> None:
+    """A small genome registered as MTX and a DEP-A sample with one finished run (once)."""
+    if shared.pipeline_sample:
+        return
+    from helgenom.core.simulate import simulate_sample
+
+    p = shared.platform
+    sim = simulate_sample(
+        shared.work / "sim", contigs=(("chr1", 6_000),), snvs=4, indels=1, depth=6.0, seed=3
+    )
+    shared.reference_fasta = sim.reference_path
+    p.references.load(p.context(), sim.reference_path, build=MATRIX_BUILD)
+    sample_id = f"S-PIPE{secrets.token_hex(3).upper()}"
+    with p.catalog.begin() as conn:
+        conn.execute(
+            samples.insert().values(
+                id=sample_id,
+                person_pseudonym=shared.pseudonym(shared.world.patient_a),
+                origin="clinical",
+                requisition_id=shared.requisition_a,
+                state="ordered",
+                created_at=dt.datetime.now(dt.UTC),
+            )
+        )
+    operator = p.context("operator")
+    p.samples.add_reads(operator, sample_id, sim.r1_path, sim.r2_path)
+    outcome = p.pipeline.run(operator, sample_id, build=MATRIX_BUILD)
+    assert outcome.sample_state.value == "qc_failed"  # 6x: too little coverage
+    shared.pipeline_sample = sample_id
+
+
+def _pipeline_subject(c: Call) -> str:
+    return c.shared.world.patient_a
+
+
+PIPELINE_READERS = frozenset({"operator", "geneticist-own-dept"})
 
 OBJECT_READERS = frozenset({"operator", "citizen-self"}) | CARE_OWN
 
@@ -942,6 +995,42 @@ SERVICES: dict[str, Service] = {
             else all(c.ctx.actor.name in x.members for x in r)
         ),
     ),
+    "references.load": Service(
+        "reference.load",
+        lambda c: c.p.references.load(c.ctx, c.shared.reference_fasta, build=MATRIX_BUILD),
+        frozenset({"admin", "operator"}),
+        check=lambda c, r: _expect(not r.created and r.record.build == MATRIX_BUILD),
+        setup=_pipeline_setup,
+    ),
+    "pipeline.run": Service(
+        "pipeline.run",
+        lambda c: c.p.pipeline.run(c.ctx, c.shared.pipeline_sample, build=MATRIX_BUILD),
+        frozenset({"operator"}),
+        _pipeline_subject,
+        lambda c, r: (
+            _expect(r.run.status.value == "succeeded" and r.sample_state.value == "qc_failed"),
+            _check_no_hp(r),
+        ),
+        # started, R1 and R2 decrypted, ten products stored, finished
+        audit_entries=14,
+        setup=_pipeline_setup,
+    ),
+    "pipeline.status": Service(
+        "pipeline.read",
+        lambda c: c.p.pipeline.status(c.ctx, c.shared.pipeline_sample),
+        PIPELINE_READERS,
+        _pipeline_subject,
+        lambda c, r: (_expect(len(r) >= 1), _check_no_hp(r), _check_no_cpr(c, r)),
+        setup=_pipeline_setup,
+    ),
+    "pipeline.qc": Service(
+        "pipeline.read",
+        lambda c: c.p.pipeline.qc(c.ctx, c.shared.pipeline_sample),
+        PIPELINE_READERS,
+        _pipeline_subject,
+        lambda c, r: (_expect(not r.passed and len(r.checks) >= 6), _check_no_hp(r)),
+        setup=_pipeline_setup,
+    ),
 }
 
 
@@ -997,6 +1086,10 @@ def test_service_table_is_complete() -> None:
         "objects.verify",
         "objects.delete",
         "keys.rotate",
+        "references.load",
+        "pipeline.run",
+        "pipeline.status",
+        "pipeline.qc",
     }
     for service in SERVICES.values():
         assert service.allowed <= set(ACTORS)
@@ -1023,6 +1116,7 @@ def test_service_matrix(shared: Shared, service: str, actor_case: str) -> None:
     call = Call(shared, ctx, cpr, actor)
     allowed = actor_case in svc.allowed
 
+    svc.setup(shared)
     before = audit_count(p)
     if allowed:
         result = svc.call(call)

@@ -47,7 +47,6 @@ from helgenom.core.errors import (
     ConflictError,
     FormatError,
     InvalidInputError,
-    PipelineError,
     ToolFailedError,
     ToolNotFoundError,
 )
@@ -590,8 +589,6 @@ def test_run_pipeline_rejects_bad_arguments(completed: CompletedRun, tmp_path: P
         run_pipeline(SAMPLE, *args, caller="gatk")
     with pytest.raises(InvalidInputError, match="sample id"):
         run_pipeline("../x", *args)
-    with pytest.raises(PipelineError, match="slurm executor not configured"):
-        run_pipeline(SAMPLE, *args, executor="slurm")
     with pytest.raises(InvalidInputError, match="executor"):
         run_pipeline(SAMPLE, *args, executor="kubernetes")
     assert resolve_caller("bcftools").name == "bcftools"

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -26,15 +27,18 @@ from helgenom.services import (
     FhirValidationError,
     HelgenomError,
     InvalidInputError,
+    PipelineError,
     ResearchChoice,
     Role,
     SampleOrigin,
 )
-from helgenom.services.demo import DemoReport, run_demo
+from helgenom.services.demo import DemoReport, PipelineDemo, run_demo
 from helgenom.services.indications import MAX_CATALOGUE_BYTES
 from helgenom.services.instance import init_instance, instance_status
 from helgenom.services.objects import OBJECT_KINDS, parse_kind
+from helgenom.services.pipeline import DEFAULT_CALLER, EXECUTORS, PipelineRun, QcView, RunOutcome
 from helgenom.services.platform import Platform, open_platform
+from helgenom.services.references import DEFAULT_BUILD
 from helgenom.services.requisitions import MAX_DOCUMENT_BYTES
 from helgenom.services.samples import SAMPLE_STATES
 
@@ -264,15 +268,27 @@ def _render_demo(report: DemoReport) -> None:
     log = Table(title=f"Who used my data? ({report.citizen}'s own access log)")
     for column in ("when (UTC)", "role", "organisation", "purpose", "action", "decision"):
         log.add_column(column)
+    # Runs of the same access in a row (a pipeline storing ten products) share one line.
+    rows: list[list[str]] = []
+    repeats: list[int] = []
     for line in report.access_log:
-        log.add_row(
+        row = [
             line.occurred_at[:19].replace("T", " "),
             line.role,
             line.organisation,
             line.purpose,
             line.action,
             line.decision,
-        )
+        ]
+        if rows and rows[-1][1:] == row[1:]:
+            repeats[-1] += 1
+            continue
+        rows.append(row)
+        repeats.append(1)
+    for row, count in zip(rows, repeats, strict=True):
+        if count > 1:
+            row[4] += f" x{count}"
+        log.add_row(*row)
     out.print(log)
     v = report.verification
     if v is not None:
@@ -301,10 +317,54 @@ def _render_demo(report: DemoReport) -> None:
             ", ".join(f"{c.object_id}: {c.status}" for c in o.checks) or "no objects",
         )
         out.print(store)
+    if report.pipeline is not None:
+        _render_demo_pipeline(report.pipeline)
+    elif report.pipeline_skipped:
+        out.print(f"Pipeline: skipped ({report.pipeline_skipped}).")
     out.print(
         f"Research opt-out took effect on the next query: cohort {report.cohort_before} -> "
         f"{report.cohort_after}.\nDemo instance: {report.home} (delete it when done)."
     )
+
+
+def _render_demo_pipeline(demo: PipelineDemo) -> None:
+    refs = Table("build", "contigs", "length (bp)", "sha256", title="Reference genomes")
+    for r in demo.references:
+        refs.add_row(r.build, str(len(r.contigs)), f"{r.total_length:,}", r.sha256[:16] + "...")
+    out.print(refs)
+    run = demo.run
+    table = Table(title=f"Pipeline run {run.run_id} on sample {demo.sample_id}", show_header=False)
+    table.add_row("reads", demo.source)
+    table.add_row(
+        "reference",
+        f"{run.reference_build}"
+        + (" (loading it again was a no-op)" if demo.reload_was_noop else ""),
+    )
+    table.add_row("steps", ", ".join(run.executed_steps))
+    elapsed = (run.finished_at - run.started_at).total_seconds() if run.finished_at else 0.0
+    table.add_row("time", f"{elapsed:.1f} s ({run.caller}, {run.executor}, {run.cores} cores)")
+    for p in demo.products:
+        table.add_row(f"stored {p.name}", f"{p.object_id}: {p.size:,} bytes, verify {p.status}")
+    table.add_row("VCF from the store", f"decrypts to {demo.vcf_records} variant records")
+    out.print(table)
+    qc = Table("metric", "value", "threshold", "status", title="QC (thresholds from the settings)")
+    for c in demo.checks:
+        qc.add_row(
+            escape(c.label), escape(c.observed), escape(c.threshold), _styled(c.status.value)
+        )
+    out.print(qc)
+    path = [demo.history[0].from_state.value if demo.history[0].from_state else "new"]
+    path += [e.to_state.value for e in demo.history]
+    out.print(
+        f"Sample {demo.sample_id}: {' -> '.join(path)}: {escape(demo.summary)}", soft_wrap=True
+    )
+    if demo.real_reads is not None:
+        sample, state_name, summary = demo.real_reads
+        out.print(
+            f"Real nf-core chr22 reads on sample {sample}: {_styled(state_name)}: "
+            f"{escape(summary)}",
+            soft_wrap=True,
+        )
 
 
 # ----------------------------------------------------------------------------- org / user
@@ -751,6 +811,224 @@ def reads_add(
     path = [result.events[0].from_state.value if result.events[0].from_state else "new"]
     path += [e.to_state.value for e in result.events]
     out.print(f"sample {result.sample_id}: {' -> '.join(path)}")
+
+
+# ----------------------------------------------------------------------------- reference / pipeline
+
+reference_app = typer.Typer(
+    help="Reference genomes: registered once per build, indexed once.", no_args_is_help=True
+)
+pipeline_app = typer.Typer(
+    help="Secondary analysis: reads -> CRAM -> gVCF/VCF -> QC, products stored encrypted.",
+    no_args_is_help=True,
+)
+app.add_typer(reference_app, name="reference")
+app.add_typer(pipeline_app, name="pipeline")
+
+_STATUS_STYLE = {
+    "pass": "green",
+    "fail": "red",
+    "undetermined": "yellow",
+    "info": "dim",
+    "succeeded": "green",
+    "failed": "red",
+    "interrupted": "yellow",
+    "running": "cyan",
+    "passed": "green",
+    "qc_passed": "green",
+    "qc_failed": "red",
+}
+
+
+def _styled(text: str | None) -> str:
+    if not text:
+        return ""
+    style = _STATUS_STYLE.get(text)
+    return f"[{style}]{text}[/]" if style else text
+
+
+@reference_app.command("load")
+def reference_load(
+    ctx: typer.Context,
+    fasta: Annotated[Path, typer.Argument(metavar="FASTA", help="FASTA file (plain or gzip).")],
+    build: Annotated[
+        str, typer.Option(help="Build name; one build name means one genome.")
+    ] = DEFAULT_BUILD,
+) -> None:
+    """Register a reference genome: canonical FASTA, indexes, checksums (admin, operator)."""
+    state = _state(ctx)
+    result = state.platform().references.load(
+        state.context(), fasta, build=build, progress=lambda msg: err.print(f"[dim]- {msg}[/]")
+    )
+    r = result.record
+    if not result.created:
+        err.print(f"[dim]{fasta.name} is already registered as {r.build}: nothing changed[/]")
+    table = Table(title=f"Reference genome {r.build}", show_header=False)
+    table.add_row("contigs", f"{len(r.contigs):,}")
+    table.add_row("length", f"{r.total_length:,} bp ({r.acgt_length:,} A/C/G/T)")
+    table.add_row("sha256", r.sha256)
+    table.add_row("source sha256", r.source_sha256)
+    table.add_row("folder", str(r.folder))
+    out.print(table)
+
+
+@reference_app.command("list")
+def reference_list(ctx: typer.Context) -> None:
+    """The registered reference genomes."""
+    state = _state(ctx)
+    state.context()  # resolves --as / HELGENOM_USER: an unknown user is an error here too
+    table = Table(
+        "build", "contigs", "length (bp)", "sha256", "loaded (UTC)", "by", title="Reference genomes"
+    )
+    for r in state.platform().references.list_references():
+        table.add_row(
+            r.build,
+            f"{len(r.contigs):,}",
+            f"{r.total_length:,}",
+            r.sha256[:16] + "...",
+            r.loaded_at.strftime("%Y-%m-%d %H:%M"),
+            r.loaded_by,
+        )
+    out.print(table)
+
+
+def _render_qc(view: QcView | RunOutcome) -> None:
+    if isinstance(view, RunOutcome):
+        checks, title = view.verdict.checks, f"QC of run {view.run.run_id}"
+    else:
+        checks, title = view.checks, f"QC of sample {view.sample_id} (run {view.run_id})"
+    table = Table("metric", "value", "threshold", "status", "detail", title=title)
+    for c in checks:
+        table.add_row(
+            escape(c.label),
+            escape(c.observed),
+            escape(c.threshold),
+            _styled(c.status.value),
+            escape(c.detail),
+        )
+    out.print(table)
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    ctx: typer.Context,
+    sample: Annotated[str, typer.Argument(metavar="SAMPLE", help="Sample id (S-...).")],
+    executor: Annotated[str, typer.Option(help=f"One of: {', '.join(EXECUTORS)}.")] = "local",
+    caller: Annotated[
+        str, typer.Option(help="Variant caller: bcftools or a plug-in package.module:function.")
+    ] = DEFAULT_CALLER,
+    cores: Annotated[
+        int | None, typer.Option(min=1, help="Cores for the run (default: the setting).")
+    ] = None,
+    build: Annotated[
+        str | None, typer.Option(help="Reference build (default: the only one registered).")
+    ] = None,
+) -> None:
+    """Analyse a sequenced sample: align, call, QC; store the products encrypted (operator).
+
+    A failing step keeps the sample analysing; running the command again resumes.
+    """
+    state = _state(ctx)
+    try:
+        outcome = state.platform().pipeline.run(
+            state.context(),
+            sample,
+            build=build,
+            caller=caller,
+            executor=executor,
+            cores=cores,
+            progress=lambda msg: err.print(f"[dim]- {msg}[/]"),
+        )
+    except PipelineError as exc:
+        failure = Table(title="Pipeline step failed", show_header=False)
+        failure.add_row("step", str(getattr(exc, "step", "") or "-"))
+        failure.add_row("tool", str(getattr(exc, "tool", "") or "-"))
+        exit_value = getattr(exc, "exit_code", None)
+        failure.add_row("exit code", "-" if exit_value is None else str(exit_value))
+        tail_text = getattr(exc, "stderr_tail", "") or ""
+        failure.add_row("stderr", escape(tail_text) or "-")
+        err.print(failure)
+        headline = str(exc).replace(f": {tail_text}", "") if tail_text else str(exc)
+        err.print(f"[bold red]error[/] ({exc.code}): {escape(headline)}", soft_wrap=True)
+        for note in getattr(exc, "__notes__", []):
+            err.print(escape(note), soft_wrap=True)
+        raise typer.Exit(exit_code_for(exc.code)) from None
+    run = outcome.run
+    table = Table(title=f"Pipeline run {run.run_id}", show_header=False)
+    table.add_row("sample", run.sample_id)
+    table.add_row("reference", f"{run.reference_build} (sha256 {run.reference_sha256[:16]}...)")
+    table.add_row("caller / executor", f"{run.caller} / {run.executor}, {run.cores} cores")
+    table.add_row(
+        "steps run",
+        ", ".join(run.executed_steps) or "none (everything was up to date)",
+    )
+    if run.resumed_from:
+        table.add_row("resumed", f"in the work folder of {run.resumed_from}")
+    for name, object_id in run.outputs.items():
+        table.add_row(f"stored {name}", object_id)
+    out.print(table)
+    _render_qc(outcome)
+    out.print(
+        f"sample {run.sample_id}: {_styled(outcome.sample_state.value)}: "
+        f"{escape(outcome.verdict.summary)}"
+    )
+
+
+@pipeline_app.command("status")
+def pipeline_status(
+    ctx: typer.Context,
+    sample: Annotated[
+        str | None, typer.Argument(metavar="[SAMPLE]", help="One sample's runs (default: all).")
+    ] = None,
+) -> None:
+    """Pipeline runs: state, reference, steps, QC, errors (operator; geneticist, own sample)."""
+    state = _state(ctx)
+    runs: list[PipelineRun] = state.platform().pipeline.status(state.context(), sample)
+    table = Table(title="Pipeline runs" if sample is None else f"Pipeline runs of {sample}")
+    columns = ["run", "sample", "status", "reference", "started (UTC)", "steps run", "QC", "error"]
+    if sample is not None:
+        columns.remove("sample")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for r in runs:
+        error = ""
+        if r.error is not None:
+            error = r.error.code
+            if r.error.step:
+                error = f"{r.error.step}: {r.error.tool}, exit {r.error.exit_code} ({error})"
+        resumed = f" (resumes {r.resumed_from})" if r.resumed_from else ""
+        cells = [
+            r.run_id,
+            r.sample_id,
+            _styled(r.status.value) + resumed,
+            f"{r.reference_build}, {r.caller}, {r.executor}",
+            r.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            ", ".join(r.executed_steps),
+            _styled(r.qc_status),
+            escape(error),
+        ]
+        if sample is not None:
+            del cells[1]
+        table.add_row(*cells)
+    out.print(table)
+
+
+@pipeline_app.command("qc")
+def pipeline_qc(
+    ctx: typer.Context,
+    sample: Annotated[str, typer.Argument(metavar="SAMPLE", help="Sample id (S-...).")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the HTML QC report here.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing report file.")] = False,
+) -> None:
+    """The QC verdict of a sample's newest run; -o writes the HTML report with plots."""
+    state = _state(ctx)
+    view = state.platform().pipeline.qc(state.context(), sample, html_out=output, force=force)
+    _render_qc(view)
+    out.print(f"[{'green' if view.passed else 'red'}]{escape(view.reason)}[/]")
+    if view.html_path is not None:
+        out.print(f"wrote the HTML report to {view.html_path}")
 
 
 # ----------------------------------------------------------------------------- research projects

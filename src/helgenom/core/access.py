@@ -43,6 +43,9 @@ class Action(enum.StrEnum):
     OBJECT_VERIFY = "object.verify"
     OBJECT_DELETE = "object.delete"
     KEYS_ROTATE = "keys.rotate"
+    REFERENCE_LOAD = "reference.load"
+    PIPELINE_RUN = "pipeline.run"
+    PIPELINE_READ = "pipeline.read"
     AUDIT_READ_PERSON = "audit.read_person"
     AUDIT_READ = "audit.read"
     AUDIT_VERIFY = "audit.verify"
@@ -181,6 +184,20 @@ POLICY: dict[Action, dict[Role, Relation]] = {
     },
     Action.KEYS_ROTATE: {
         Role.ADMIN: Relation.ANY,
+    },
+    # Reference genomes are public data; loading one builds indexes in the instance.
+    Action.REFERENCE_LOAD: {
+        Role.ADMIN: Relation.ANY,
+        Role.OPERATOR: Relation.ANY,
+    },
+    # Running the secondary analysis of a sample (decrypts its reads, stores the products).
+    Action.PIPELINE_RUN: {
+        Role.OPERATOR: Relation.ANY,
+    },
+    # Pipeline runs and their QC: the operators, and the ordering department's geneticists.
+    Action.PIPELINE_READ: {
+        Role.OPERATOR: Relation.ANY,
+        Role.GENETICIST: Relation.OWN_DEPARTMENT,
     },
     Action.AUDIT_READ_PERSON: {
         Role.CITIZEN: Relation.SELF,

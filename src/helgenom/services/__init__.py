@@ -11,6 +11,7 @@ from helgenom.core.errors import (
     HelgenomError,
     InvalidInputError,
     PermissionDeniedError,
+    PipelineError,
 )
 from helgenom.core.models import Purpose, Role, SampleOrigin
 from helgenom.services.settings import Environment
@@ -22,6 +23,7 @@ __all__ = [
     "HelgenomError",
     "InvalidInputError",
     "PermissionDeniedError",
+    "PipelineError",
     "Purpose",
     "ResearchChoice",
     "Role",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import importlib.util
 import os
 import random
 import tempfile
@@ -19,11 +20,22 @@ from helgenom.core.audit import ChainVerification
 from helgenom.core.consent import ResearchChoice
 from helgenom.core.errors import HelgenomError
 from helgenom.core.models import ObjectKind, RequestContext, Role, SampleOrigin, Sex
+from helgenom.core.quality import QcCheck
+from helgenom.core.simulate import simulate_sample
 from helgenom.services.audit import AccessLogLine
 from helgenom.services.instance import init_instance
 from helgenom.services.objects import ObjectCheck
+from helgenom.services.pipeline import PipelineRun
 from helgenom.services.platform import Platform, open_platform
+from helgenom.services.references import ReferenceRecord
+from helgenom.services.samples import SampleEvent
 from helgenom.services.settings import Environment
+
+PIPELINE_MODULES = ("pysam", "mappy", "snakemake")
+"""What the pipeline part of the demo needs (the ``pipeline`` extra)."""
+DEMO_CONTIGS = (("chr1", 20_000), ("chrX", 10_000))
+"""The simulated genome: an autosome and chrX, so the reads' sex can be inferred."""
+DEMO_DEPTH = 28.0
 
 
 def synthetic_cpr(rng: random.Random, sex: Sex) -> str:
@@ -62,6 +74,40 @@ class ObjectDemo:
 
 
 @dataclass
+class StoredProduct:
+    """A pipeline product in the encrypted store."""
+
+    name: str
+    object_id: str
+    size: int
+    status: str
+    """What ``object verify`` says (``ok``)."""
+
+
+@dataclass
+class PipelineDemo:
+    """The secondary-analysis part of the demo."""
+
+    source: str
+    """Where the reads came from."""
+    sample_id: str
+    references: list[ReferenceRecord]
+    reload_was_noop: bool
+    """Loading the same FASTA again under its build changed nothing."""
+    run: PipelineRun
+    checks: list[QcCheck]
+    summary: str
+    """``QC passed (...)`` or ``QC failed: ...``."""
+    sample_state: str
+    history: list[SampleEvent]
+    products: list[StoredProduct]
+    vcf_records: int
+    """Variant records in the VCF decrypted from the store."""
+    real_reads: tuple[str, str, str] | None = None
+    """(sample, state, QC summary) of the real chr22 reads, when the test data is present."""
+
+
+@dataclass
 class DemoReport:
     """Everything the demo shows."""
 
@@ -73,6 +119,9 @@ class DemoReport:
     cohort_before: int = 0
     cohort_after: int = 0
     objects: ObjectDemo | None = None
+    pipeline: PipelineDemo | None = None
+    pipeline_skipped: str = ""
+    """Why the pipeline part did not run (the pipeline extra is not installed)."""
 
 
 def run_demo(
@@ -211,6 +260,24 @@ def _scenario(
     say("storing reads encrypted (Crypt4GH), exporting them for a recipient, verifying")
     report.objects = _objects(p, report, sample_ids[0])
 
+    missing = [m for m in PIPELINE_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        report.pipeline_skipped = (
+            f"the pipeline part needs {', '.join(missing)}: pip install 'helgenom[pipeline]'"
+        )
+    else:
+        report.pipeline = _pipeline(p, report, sample_ids, say)
+        attempt(
+            "gen.larsen",
+            "read the QC of own department's sample",
+            lambda: p.pipeline.qc(p.context("gen.larsen"), sample_ids[0]).reason,
+        )
+        attempt(
+            "dr.hansen",
+            "run the pipeline on own patient's sample",
+            lambda: p.pipeline.run(p.context("dr.hansen"), sample_ids[0]).run.run_id,
+        )
+
     say("showing a citizen's own access log and verifying the audit chain")
     report.citizen = "citizen.anna"
     report.access_log = p.audit.person_log(anna_ctx, anna)
@@ -306,3 +373,76 @@ def _objects(p: Platform, report: DemoReport, sample_id: str) -> ObjectDemo:
         operator_export_denied=denied,
         checks=checks,
     )
+
+
+def _pipeline(
+    p: Platform, report: DemoReport, sample_ids: list[str], say: Callable[[str], None]
+) -> PipelineDemo:
+    """Reads in, reference loaded, the pipeline run, QC judged, products stored encrypted."""
+    operator = p.context("op.jensen")
+    sample_id = sample_ids[0]
+    work = report.home / "demo-files" / "simulated"
+    say("simulating 30 kb of a female genome (chr1 + chrX) sequenced at 28x, paired 150 bp")
+    sim = simulate_sample(
+        work, contigs=DEMO_CONTIGS, snvs=30, indels=8, depth=DEMO_DEPTH, seed=2026, prefix="demo"
+    )
+    p.samples.add_reads(operator, sample_id, sim.r1_path, sim.r2_path)
+    say("loading the reference genome (indexes built once)")
+    p.references.load(operator, sim.reference_path, build="SIM-30KB")
+    again = p.references.load(operator, sim.reference_path, build="SIM-30KB")
+    say("running the pipeline: align, mark duplicates, CRAM, call gVCF/VCF, QC")
+    outcome = p.pipeline.run(operator, sample_id, build="SIM-30KB")
+    products: list[StoredProduct] = []
+    records = {r.object_id: r for r in p.objects.list(operator, sample_id=sample_id)}
+    for name in ("cram", "crai", "vcf", "gvcf", "qc_report_html"):
+        object_id = outcome.run.outputs[name]
+        check = p.objects.verify(operator, object_id).checks[0]
+        products.append(
+            StoredProduct(name, object_id, records[object_id].plaintext_size, check.status)
+        )
+    vcf_copy = work / "decrypted.vcf.gz"
+    p.objects.get(operator, outcome.run.outputs["vcf"], vcf_copy, force=True)
+    with gzip.open(vcf_copy, "rt", encoding="ascii") as vcf:
+        vcf_records = sum(1 for line in vcf if not line.startswith("#"))
+    vcf_copy.unlink()
+    demo = PipelineDemo(
+        source=(
+            f"simulated: {sum(n for _, n in DEMO_CONTIGS) // 1000} kb "
+            f"({' + '.join(c for c, _ in DEMO_CONTIGS)}), {DEMO_DEPTH:g}x, "
+            f"{sim.read_pairs:,} read pairs, {len(sim.truth)} planted variants"
+        ),
+        sample_id=sample_id,
+        references=[],
+        reload_was_noop=not again.created,
+        run=outcome.run,
+        checks=list(outcome.verdict.checks),
+        summary=outcome.verdict.summary,
+        sample_state=outcome.sample_state.value,
+        history=p.samples.history(operator, sample_id),
+        products=products,
+        vcf_records=vcf_records,
+    )
+    kit = _chr22_kit()
+    if kit is not None:
+        say("running the real nf-core chr22 test reads of the shared test data too")
+        real_sample = sample_ids[1]
+        p.samples.add_reads(
+            operator,
+            real_sample,
+            kit / "reads" / "test_1.fastq.gz",
+            kit / "reads" / "test_2.fastq.gz",
+        )
+        p.references.load(operator, kit / "reference" / "genome.fasta", build="GRCh38-chr22-40kb")
+        real = p.pipeline.run(operator, real_sample, build="GRCh38-chr22-40kb")
+        demo.real_reads = (real_sample, real.sample_state.value, real.verdict.summary)
+    demo.references = p.references.list_references()
+    return demo
+
+
+def _chr22_kit() -> Path | None:
+    testdata = find_testdata()
+    if testdata is None:
+        return None
+    kit = testdata / "nfcore" / "chr22_40kb_local"
+    needed = ("reads/test_1.fastq.gz", "reads/test_2.fastq.gz", "reference/genome.fasta")
+    return kit if all((kit / rel).is_file() for rel in needed) else None

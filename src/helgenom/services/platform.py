@@ -13,12 +13,15 @@ from helgenom.adapters.objectstore.crypt4gh import Crypt4ghKeyring, Crypt4ghStor
 from helgenom.core.access import DEFAULT_PURPOSE, ROLE_PURPOSES
 from helgenom.core.errors import ConfigurationError, InvalidInputError, PermissionDeniedError
 from helgenom.core.models import Principal, Purpose, RequestContext
+from helgenom.core.quality import QcThresholds
 from helgenom.services.audit import AuditService
 from helgenom.services.directory import DirectoryService
 from helgenom.services.gate import Gate
 from helgenom.services.identity import ConsentService, PersonService, Vault
 from helgenom.services.indications import IndicationService
 from helgenom.services.objects import ObjectService
+from helgenom.services.pipeline import PipelineService
+from helgenom.services.references import ReferenceService
 from helgenom.services.requisitions import RequisitionService
 from helgenom.services.research import ResearchService
 from helgenom.services.samples import SampleService
@@ -42,6 +45,8 @@ class Platform:
     audit: AuditService
     objects: ObjectService
     indications: IndicationService
+    references: ReferenceService
+    pipeline: PipelineService
 
     def context(
         self,
@@ -126,6 +131,13 @@ def open_platform(home: str | None = None, *, settings: Settings | None = None) 
     objects = ObjectService(
         catalog, gate, keys, _store_factory(settings), settings.home / "backups"
     )
+    references = ReferenceService(catalog, gate, settings.home)
+    thresholds = QcThresholds(
+        min_mapping_rate=settings.qc_min_mapping_rate,
+        max_duplicate_rate=settings.qc_max_duplicate_rate,
+        min_mean_coverage=settings.qc_min_mean_coverage,
+        min_fraction_ge_20x=settings.qc_min_fraction_ge_20x,
+    )
     return Platform(
         settings=settings,
         catalog=catalog,
@@ -140,6 +152,16 @@ def open_platform(home: str | None = None, *, settings: Settings | None = None) 
         audit=AuditService(gate, audit_log, vault),
         objects=objects,
         indications=IndicationService(catalog, gate),
+        references=references,
+        pipeline=PipelineService(
+            catalog,
+            gate,
+            objects,
+            references,
+            settings.home / "work",
+            thresholds,
+            default_cores=settings.pipeline_cores,
+        ),
     )
 
 

@@ -158,6 +158,51 @@ def _event(row: Any) -> SampleEvent:
     )
 
 
+def move_sample(
+    conn: Connection,
+    actor: str,
+    sample_id: str,
+    targets: list[SampleState],
+    reason: str | None,
+) -> list[SampleEvent]:
+    """Apply ``targets`` in order from the locked current state; append the events.
+
+    The caller has checked who may make the move and audits it in the same
+    transaction (``conn``).
+
+    Raises
+    ------
+    NotFoundError
+        No such sample.
+    ConflictError
+        A move is not in the transition table.
+    """
+    row = conn.execute(
+        sa.select(samples.c.state).where(samples.c.id == sample_id).with_for_update()
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no sample {sample_id}; see helgenom sample status")
+    current = SampleState(row.state)
+    events: list[SampleEvent] = []
+    for target in targets:
+        check_transition(current, target)
+        event = SampleEvent(sample_id, current, target, _now(), actor, reason)
+        conn.execute(
+            sample_events.insert().values(
+                sample_id=sample_id,
+                from_state=current.value,
+                to_state=target.value,
+                at=event.at,
+                actor=event.actor,
+                reason=reason,
+            )
+        )
+        events.append(event)
+        current = target
+    conn.execute(samples.update().where(samples.c.id == sample_id).values(state=current.value))
+    return events
+
+
 class SampleService:
     """Samples and their origin (clinical, research project, voluntary), and their life."""
 
@@ -333,31 +378,7 @@ class SampleService:
         targets: list[SampleState],
         reason: str | None,
     ) -> list[SampleEvent]:
-        """Apply ``targets`` in order from the locked current state; append the events."""
-        row = conn.execute(
-            sa.select(samples.c.state).where(samples.c.id == sample_id).with_for_update()
-        ).first()
-        if row is None:
-            raise NotFoundError(f"no sample {sample_id}; see helgenom sample status")
-        current = SampleState(row.state)
-        events: list[SampleEvent] = []
-        for target in targets:
-            check_transition(current, target)
-            event = SampleEvent(sample_id, current, target, _now(), ctx.actor.name, reason)
-            conn.execute(
-                sample_events.insert().values(
-                    sample_id=sample_id,
-                    from_state=current.value,
-                    to_state=target.value,
-                    at=event.at,
-                    actor=event.actor,
-                    reason=reason,
-                )
-            )
-            events.append(event)
-            current = target
-        conn.execute(samples.update().where(samples.c.id == sample_id).values(state=current.value))
-        return events
+        return move_sample(conn, ctx.actor.name, sample_id, targets, reason)
 
     def mark(
         self, ctx: RequestContext, sample_id: str, state: str, *, reason: str | None = None

@@ -69,6 +69,16 @@ class Settings(BaseSettings):
     """S3 secret key (else the usual AWS_* environment variables)."""
     s3_region: str | None = None
     """S3 region."""
+    qc_min_mapping_rate: float = Field(default=0.9, ge=0.0, le=1.0)
+    """QC fails below this share of mapped reads."""
+    qc_max_duplicate_rate: float = Field(default=0.3, ge=0.0, le=1.0)
+    """QC fails above this share of duplicate reads."""
+    qc_min_mean_coverage: float = Field(default=20.0, ge=0.0)
+    """QC fails below this mean depth (duplicates excluded)."""
+    qc_min_fraction_ge_20x: float = Field(default=0.8, ge=0.0, le=1.0)
+    """QC fails below this share of bases covered 20x or more."""
+    pipeline_cores: int = Field(default=2, ge=1)
+    """Cores a pipeline run uses unless ``--cores`` says otherwise."""
     format_version: int = CONFIG_FORMAT_VERSION
     """Version of the config file format."""
 

@@ -26,6 +26,7 @@ REVISION_TABLES: tuple[tuple[str, str], ...] = (
     ("0001", "instance_meta"),
     ("0002", "objects"),
     ("0003", "sample_events"),
+    ("0004", "pipeline_runs"),
 )
 """A table each revision creates, oldest first: how to recognise an unstamped catalog."""
 

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -259,3 +260,77 @@ sample_events = Table(
     Column("reason", Text, nullable=True),
 )
 """Every state change of a sample, oldest first by (at, id); append-only; creation has no from."""
+
+reference_genomes = Table(
+    "reference_genomes",
+    metadata,
+    Column("build", String(64), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("source_sha256", String(64), nullable=False, index=True),
+    Column("contigs", Text, nullable=False),
+    Column("contig_count", Integer, nullable=False),
+    Column("total_length", BigInteger, nullable=False),
+    Column("acgt_length", BigInteger, nullable=False),
+    Column("folder", Text, nullable=False),
+    Column("mappy_version", String(32), nullable=False),
+    Column("loaded_at", UtcDateTime, nullable=False),
+    Column("loaded_by", String(64), nullable=False),
+    Column("format_version", Integer, nullable=False),
+)
+"""Registered reference genomes (public data), one per build name.
+
+``sha256`` is the prepared FASTA's checksum (what runs record), ``source_sha256`` the
+loaded file's (how a re-load is recognised); ``contigs`` is a JSON list of
+``{"name", "length", "md5"}``; ``folder`` holds the FASTA and its indexes, relative to
+the instance folder when inside it.
+"""
+
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("sample_id", String(40), ForeignKey("samples.id"), nullable=False, index=True),
+    Column("reference_build", String(64), ForeignKey("reference_genomes.build"), nullable=False),
+    Column("reference_sha256", String(64), nullable=False),
+    Column("caller", String(200), nullable=False),
+    Column("executor", String(16), nullable=False),
+    Column("cores", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("workdir", String(64), nullable=False),
+    Column("resumed_from", String(40), ForeignKey("pipeline_runs.id"), nullable=True),
+    Column("input_objects", Text, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("started_by", String(64), nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("executed_steps", Text, nullable=True),
+    Column("error_step", String(32), nullable=True),
+    Column("error_tool", String(100), nullable=True),
+    Column("error_exit_code", Integer, nullable=True),
+    Column("error_message", Text, nullable=True),
+    Column("output_objects", Text, nullable=True),
+    Column("qc_status", String(16), nullable=True),
+    Column("qc_reason", Text, nullable=True),
+    Column("format_version", Integer, nullable=False),
+)
+"""Every attempt to analyse a sample: configuration, outcome, products.
+
+``status`` is ``running``, ``succeeded``, ``failed`` or ``interrupted``. A failed run
+keeps its work folder (``HOME/work/WORKDIR``); the next run of the sample resumes in
+it (``resumed_from``). ``input_objects`` and ``output_objects`` are JSON (the FASTQ
+objects read; product name -> object id), ``executed_steps`` a JSON list.
+"""
+
+qc_metrics = Table(
+    "qc_metrics",
+    metadata,
+    Column("run_id", String(40), ForeignKey("pipeline_runs.id"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Column("label", String(100), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("observed", String(100), nullable=False),
+    Column("threshold", String(100), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+"""The QC verdict of a finished run, one row per check (see :mod:`helgenom.core.quality`)."""

@@ -22,13 +22,14 @@ is held at INFO or above while helgenom uses it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
 import os
 import queue
 import threading
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from typing import BinaryIO, TypeVar, cast
@@ -51,7 +52,7 @@ CIPHER_SEGMENT_SIZE = SEGMENT_SIZE + SEGMENT_OVERHEAD
 BATCH_SEGMENTS = 16
 """Segments handled per step of the streaming pipeline (1 MiB)."""
 QUEUE_DEPTH = 8
-"""Batches in flight between pipeline threads; bounds memory to a few MiB."""
+"""Batches in flight between two pipeline threads; bounds memory to a few MiB per stage."""
 
 
 def _no_debug_records(record: logging.LogRecord) -> bool:
@@ -200,7 +201,31 @@ class BodyCheck:
 _DONE = object()
 
 
-_Chunk = TypeVar("_Chunk", bound=bytes | bytearray)
+_Chunk = TypeVar("_Chunk", bound=bytes | bytearray | memoryview)
+
+
+class _BufferPool:
+    """Buffers of one size, handed back after use and lent out again.
+
+    A large buffer made in one pipeline thread and freed in another makes the allocator
+    return its memory to the OS and fault it in again: tens of thousands of page faults
+    per GiB. Reusing a few buffers avoids that. At most ``keep`` idle buffers are kept.
+    """
+
+    def __init__(self, size: int, keep: int) -> None:
+        self.size = size
+        self._idle: queue.Queue[bytearray] = queue.Queue(maxsize=keep)
+
+    def take(self) -> bytearray:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            return bytearray(self.size)
+
+    def give(self, buffer: object) -> None:
+        if isinstance(buffer, bytearray) and len(buffer) == self.size:
+            with contextlib.suppress(queue.Full):
+                self._idle.put_nowait(buffer)
 
 
 def _pipeline(produce: Iterator[_Chunk], depth: int = QUEUE_DEPTH) -> Generator[_Chunk, None, None]:
@@ -252,10 +277,15 @@ def _pipeline(produce: Iterator[_Chunk], depth: int = QUEUE_DEPTH) -> Generator[
 
 
 class _IteratorReader(io.RawIOBase):
-    """A read-only file over an iterator of byte chunks."""
+    """A read-only file over an iterator of byte chunks (handed to ``done`` once read)."""
 
-    def __init__(self, chunks: Iterator[bytes | bytearray]) -> None:
+    def __init__(
+        self,
+        chunks: Iterator[bytes | bytearray | memoryview],
+        done: Callable[[object], None] | None = None,
+    ) -> None:
         self._chunks = chunks
+        self._done = done
         self._buffer = memoryview(b"")
         self._offset = 0
 
@@ -264,9 +294,12 @@ class _IteratorReader(io.RawIOBase):
 
     def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
         while self._offset >= len(self._buffer):
+            if self._done is not None and self._buffer.obj is not None:
+                self._done(self._buffer.obj)
             try:
                 self._buffer = memoryview(next(self._chunks))
             except StopIteration:
+                self._buffer = memoryview(b"")
                 return 0
             self._offset = 0
         n = min(len(target), len(self._buffer) - self._offset)
@@ -323,39 +356,60 @@ class Crypt4ghStore:
         plain_hash, cipher_hash = hashlib.sha256(), hashlib.sha256()
         sizes = [0, 0]
 
-        def read() -> Iterator[bytes]:
+        plain_buffers = _BufferPool(SEGMENT_SIZE * BATCH_SEGMENTS, QUEUE_DEPTH + 2)
+        sealed_buffers = _BufferPool(CIPHER_SEGMENT_SIZE * BATCH_SEGMENTS, QUEUE_DEPTH + 2)
+        readinto = [getattr(source, "readinto", None)]
+
+        def read_some(target: memoryview) -> int:
+            if readinto[0] is not None:
+                try:
+                    return int(readinto[0](target) or 0)
+                except (NotImplementedError, io.UnsupportedOperation):
+                    readinto[0] = None  # a file-like object that only has read()
+            data = source.read(len(target)) or b""
+            target[: len(data)] = data
+            return len(data)
+
+        def fill(target: memoryview) -> int:
+            """Read until ``target`` is full or the source ends."""
+            got = 0
+            while got < len(target) and (n := read_some(target[got:])):
+                got += n
+            return got
+
+        def read() -> Iterator[memoryview]:
             while True:
-                block = source.read(SEGMENT_SIZE * BATCH_SEGMENTS)
-                if not block:
+                buffer = plain_buffers.take()
+                n = fill(memoryview(buffer))
+                if not n:
                     return
-                while len(block) % SEGMENT_SIZE and (
-                    more := source.read(SEGMENT_SIZE * BATCH_SEGMENTS - len(block))
-                ):
-                    block += more
+                block = memoryview(buffer)[:n]
                 plain_hash.update(block)
-                sizes[0] += len(block)
+                sizes[0] += n
                 yield block
 
-        def seal(blocks: Generator[bytes, None, None]) -> Iterator[bytearray]:
+        def seal(blocks: Generator[memoryview, None, None]) -> Iterator[memoryview]:
             with closing(blocks):
-                for block in blocks:
-                    plain = memoryview(block)
-                    sealed = bytearray(ciphertext_size(len(block)))
-                    out = memoryview(sealed)
+                for plain in blocks:
+                    buffer = sealed_buffers.take()
+                    out = memoryview(buffer)
                     at = 0
-                    for i in range(0, len(block), SEGMENT_SIZE):
+                    for i in range(0, len(plain), SEGMENT_SIZE):
                         segment = plain[i : i + SEGMENT_SIZE]
                         nonce = os.urandom(12)
                         out[at : at + 12] = nonce
                         end = at + 12 + len(segment) + 16
                         aead.encrypt_into(nonce, segment, None, out[at + 12 : end])
                         at = end
+                    plain_buffers.give(plain.obj)
+                    sealed = out[:at]
                     cipher_hash.update(sealed)
-                    sizes[1] += len(sealed)
+                    sizes[1] += at
                     yield sealed
 
         with closing(_pipeline(seal(_pipeline(read())))) as chunks:
-            reader = io.BufferedReader(_IteratorReader(chunks), buffer_size=1 << 20)
+            raw = _IteratorReader(chunks, done=sealed_buffers.give)
+            reader = io.BufferedReader(raw, buffer_size=1 << 20)
             written = self.inner.put(body_key, reader)
         if written != sizes[1]:
             raise IntegrityError(

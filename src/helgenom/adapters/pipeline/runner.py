@@ -37,6 +37,14 @@ from typing import Any
 from helgenom.adapters.pipeline import layout
 from helgenom.adapters.pipeline.callers import DEFAULT_CALLER, resolve_caller
 from helgenom.adapters.pipeline.reference import ReferenceInfo, file_sha256
+from helgenom.adapters.pipeline.slurm import (
+    SLURM_LOG_DIR,
+    SlurmSettings,
+    SlurmWorkflow,
+    active_jobs,
+    check_cluster,
+    slurm_workflow,
+)
 from helgenom.adapters.pipeline.tools import StepFailedError
 from helgenom.core import errors
 from helgenom.core.errors import (
@@ -128,8 +136,18 @@ def _write_config(workdir: Path, config: dict[str, Any]) -> Path:
     return path
 
 
-def _snakemake(workdir: Path, config_path: Path, cores: int, executor: str) -> list[str]:
-    """Run the workflow; returns the files Snakemake planned to (re)create."""
+def _snakemake(
+    workdir: Path,
+    config_path: Path,
+    cores: int,
+    executor: str,
+    slurm: SlurmWorkflow | None = None,
+) -> list[str]:
+    """Run the workflow; returns the files Snakemake planned to (re)create.
+
+    ``slurm`` (with ``executor="slurm"``) adds the Slurm plugin's settings; without
+    it the call is the local one.
+    """
     from snakemake.api import SnakemakeApi  # type: ignore[import-untyped,unused-ignore]
     from snakemake.scheduling.greedy import (  # type: ignore[import-untyped,unused-ignore]
         SchedulerSettings as GreedySchedulerSettings,
@@ -146,14 +164,19 @@ def _snakemake(workdir: Path, config_path: Path, cores: int, executor: str) -> l
     )
 
     planned: list[str] = []
+    resources: dict[str, Any] = {"cores": cores} if slurm is None else slurm.resource_settings
+    execution: dict[str, Any] = {} if slurm is None else slurm.execution_settings
+    execute: dict[str, Any] = {} if slurm is None else slurm.execute_workflow
+    running = contextlib.nullcontext() if slurm is None else slurm.running()
     # A fresh source cache per run: Snakemake keeps serving a cached Snakefile and
     # scripts from a reused cache folder, and leaks its own temporary one.
     with (
         tempfile.TemporaryDirectory(prefix="helgenom-snakemake-") as runtime_cache,
         SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api,
+        running,
     ):
         workflow = api.workflow(
-            resource_settings=ResourceSettings(cores=cores),
+            resource_settings=ResourceSettings(**resources),
             config_settings=ConfigSettings(configfiles=[config_path]),
             workflow_settings=WorkflowSettings(runtime_source_cache_path=Path(runtime_cache)),
             snakefile=SNAKEFILE,
@@ -164,10 +187,11 @@ def _snakemake(workdir: Path, config_path: Path, cores: int, executor: str) -> l
             executor=executor,
             # The folder lock above guarantees one run per folder; Snakemake's own lock
             # would survive a killed run and block its resumption.
-            execution_settings=ExecutionSettings(lock=False),
+            execution_settings=ExecutionSettings(lock=False, **execution),
             scheduling_settings=SchedulingSettings(scheduler="greedy"),
             scheduler_settings=GreedySchedulerSettings(),
             updated_files=planned,
+            **execute,
         )
     return planned
 
@@ -180,7 +204,9 @@ _ERROR_TYPES: dict[str, type[errors.HelgenomError]] = {
 }
 
 
-def _step_failure(workdir: Path, cause: BaseException) -> errors.HelgenomError:
+def _step_failure(
+    workdir: Path, cause: BaseException, slurm: SlurmWorkflow | None = None
+) -> errors.HelgenomError:
     """The typed error of the first failed step, from its ``logs/STEP.error.json``."""
     for step in layout.STEPS:
         path = workdir / layout.step_error(step)
@@ -199,6 +225,13 @@ def _step_failure(workdir: Path, cause: BaseException) -> errors.HelgenomError:
         if error_type is errors.FhirValidationError:
             error_type = PipelineError
         return error_type(f"pipeline step {step} failed: {record.get('message', '')}")
+    if slurm is not None:
+        reported = slurm.failure_summary()
+        return PipelineError(
+            f"the pipeline failed before or between steps on Slurm ({reported or cause}): "
+            f"see the Slurm job logs in {workdir}/{SLURM_LOG_DIR} and the logs in "
+            f"{workdir}/logs (a job Slurm refused or cancelled leaves no step log)"
+        )
     return PipelineError(
         f"the pipeline failed before or between steps ({cause}): see the logs in {workdir}/logs "
         f"and {workdir}/.snakemake/log"
@@ -223,6 +256,7 @@ def run_pipeline(
     caller: str = DEFAULT_CALLER,
     cores: int = 2,
     executor: str = "local",
+    slurm: SlurmSettings | None = None,
 ) -> PipelineResult:
     """Align, mark duplicates, call and QC one sample's paired reads in ``workdir``.
 
@@ -242,7 +276,13 @@ def run_pipeline(
     cores
         Cores for the whole run (steps use up to all of them).
     executor
-        ``local``; ``slurm`` is not configured yet.
+        ``local`` (steps run in this process's machine) or ``slurm`` (every step but
+        provenance runs as a Slurm job; see :mod:`helgenom.adapters.pipeline.slurm`).
+        Both give the same products and resume the same way.
+    slurm
+        Partition, account, per-step resources and status checks for
+        ``executor="slurm"`` (default :class:`SlurmSettings`: the cluster's default
+        partition, no account); ignored by the local executor.
 
     Raises
     ------
@@ -251,25 +291,22 @@ def run_pipeline(
     NotFoundError
         A reads file or a reference file is missing.
     ConflictError
-        Another run holds ``workdir``.
+        Another run holds ``workdir`` (with ``executor="slurm"`` also: Slurm jobs of an
+        earlier, killed run are still queued or running there).
     ToolFailedError
         A step's tool failed (:class:`StepFailedError`: step, tool, exit code, stderr).
     FormatError
         The reads cannot be read as a FASTQ pair.
     PipelineError
-        Anything else stopped the workflow, or ``executor="slurm"``.
+        Anything else stopped the workflow; with ``executor="slurm"`` also a missing
+        executor plugin or Slurm client, an unreachable controller, or an unknown or
+        unusable partition (checked before anything runs).
     """
     layout.check_sample_id(sample_id)
     if cores < 1:
         raise InvalidInputError(f"cores must be at least 1, not {cores}")
     if executor not in EXECUTORS:
         raise InvalidInputError(f"unknown executor {executor!r}: choose one of local, slurm")
-    if executor == "slurm":
-        raise PipelineError(
-            "slurm executor not configured: install snakemake-executor-plugin-slurm and add "
-            "Slurm settings (partition, account, status command) to the instance; use "
-            "executor='local' meanwhile"
-        )
     resolve_caller(caller)
     for path in (reference.fasta_path, reference.fai_path, reference.mmi_path):
         if not path.is_file():
@@ -277,6 +314,11 @@ def run_pipeline(
                 f"reference file {path.name} of build {reference.build} is missing from "
                 f"{path.parent}: prepare the reference again"
             )
+    if executor == "slurm":
+        slurm = slurm or SlurmSettings()
+        check_cluster(slurm)
+    else:
+        slurm = None
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     with _exclusive(workdir):
@@ -292,12 +334,21 @@ def run_pipeline(
             "threads": cores,
         }
         config_path = _write_config(workdir, config)
+        plan = None
+        if slurm is not None:
+            still_running = active_jobs(workdir)
+            if still_running:
+                raise ConflictError(
+                    f"Slurm jobs {', '.join(still_running)} of an earlier run are still "
+                    f"queued or running in {workdir}: wait for them or cancel them (scancel)"
+                )
+            plan = slurm_workflow(slurm, reference, cores, workdir)
         for step in layout.STEPS:
             (workdir / layout.step_error(step)).unlink(missing_ok=True)
         try:
-            planned = _snakemake(workdir, config_path, cores, executor)
+            planned = _snakemake(workdir, config_path, cores, executor, plan)
         except Exception as exc:
-            raise _step_failure(workdir, exc) from exc
+            raise _step_failure(workdir, exc, plan) from exc
     outputs = {name: workdir / rel for name, rel in layout.result_paths(sample_id).items()}
     missing = [name for name, path in outputs.items() if not path.is_file()]
     if missing:
@@ -309,4 +360,4 @@ def run_pipeline(
     return PipelineResult(outputs, qc, provenance, _executed(planned, sample_id))
 
 
-__all__ = ["SNAKEFILE", "PipelineResult", "run_pipeline", "stage_reads"]
+__all__ = ["SNAKEFILE", "PipelineResult", "SlurmSettings", "run_pipeline", "stage_reads"]
