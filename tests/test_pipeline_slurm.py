@@ -177,8 +177,12 @@ def test_every_step_but_provenance_ran_as_a_slurm_job(
         assert job["partition"] == slurm.partition
         assert job["name"].startswith("helgenom_")
         # the job's log is the inner Snakemake's, running the step
-        log = slurm_run.workdir / SLURM_LOG_DIR / f"rule_{step}" / f"{job_id}.log"
-        assert f"rule {step}:" in log.read_text()
+        log = (slurm_run.workdir / SLURM_LOG_DIR / f"rule_{step}" / f"{job_id}.log").read_text()
+        assert f"rule {step}:" in log
+        # the jobs share the run's source cache on the shared file system, removed after
+        cache = f"--runtime-source-cache-path {slurm_run.workdir}/.snakemake/helgenom-snakemake-"
+        assert cache in log
+    assert not list((slurm_run.workdir / ".snakemake").glob("helgenom-snakemake-*"))
     assert len({by_id[ids[0]]["name"] for ids in logs.values()}) == 1  # one run id
     controller = slurm.slurmctld_log.read_text()
     for (job_id,) in logs.values():

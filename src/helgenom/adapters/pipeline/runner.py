@@ -168,10 +168,13 @@ def _snakemake(
     execution: dict[str, Any] = {} if slurm is None else slurm.execution_settings
     execute: dict[str, Any] = {} if slurm is None else slurm.execute_workflow
     running = contextlib.nullcontext() if slurm is None else slurm.running()
+    cache_parent = None if slurm is None else slurm.source_cache_parent
     # A fresh source cache per run: Snakemake keeps serving a cached Snakefile and
     # scripts from a reused cache folder, and leaks its own temporary one.
     with (
-        tempfile.TemporaryDirectory(prefix="helgenom-snakemake-") as runtime_cache,
+        tempfile.TemporaryDirectory(
+            prefix="helgenom-snakemake-", dir=cache_parent
+        ) as runtime_cache,
         SnakemakeApi(OutputSettings(quiet={Quietness.ALL})) as api,
         running,
     ):

@@ -378,6 +378,9 @@ class SlurmWorkflow:
     execute_workflow: dict[str, Any]
     """Extra keyword arguments of ``DAG.execute_workflow``."""
     max_status_check_seconds: int
+    source_cache_parent: Path
+    """Where the run's Snakemake source cache goes: the jobs are told its path, so it
+    must be on the shared file system (the run folder's ``.snakemake``)."""
     failures: list[str] = field(default_factory=list)
     """What Snakemake or Slurm reported as errors during :meth:`running`."""
 
@@ -432,6 +435,8 @@ def slurm_workflow(
         # versions may honour no_account
         "no_account": settings.account is None,
     }
+    source_cache_parent = workdir / ".snakemake"
+    source_cache_parent.mkdir(parents=True, exist_ok=True)
     known = {f.name for f in dataclasses.fields(ExecutorSettings)}
     try:
         executor_settings = ExecutorSettings(**{k: v for k, v in options.items() if k in known})
@@ -454,6 +459,7 @@ def slurm_workflow(
             ),
         },
         max_status_check_seconds=settings.max_status_check_seconds,
+        source_cache_parent=source_cache_parent,
     )
 
 
