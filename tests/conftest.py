@@ -135,7 +135,11 @@ class World:
 @pytest.fixture
 def world(platform: Platform) -> World:
     """Departments DEP-A and DEP-B; users per role; patients; an approved project."""
-    p = platform
+    return build_world(platform)
+
+
+def build_world(p: Platform) -> World:
+    """Populate ``p`` as the ``world`` fixture does (also for module-scoped worlds)."""
     admin = p.context()
     p.directory.add_org(admin, "DEP-A", "Department A")
     p.directory.add_org(admin, "DEP-B", "Department B")

@@ -23,7 +23,14 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from conftest import POSTGRES_ADMIN_URL, World, _pg_admin_engine, make_cpr, require_postgres
+from conftest import (
+    POSTGRES_ADMIN_URL,
+    World,
+    _pg_admin_engine,
+    build_world,
+    make_cpr,
+    require_postgres,
+)
 from helgenom.adapters.catalog.schema import audit_log, projects, samples
 from helgenom.adapters.keys import KeyName, write_crypt4gh_keypair
 from helgenom.core.access import (
@@ -45,7 +52,6 @@ from helgenom.core.models import (
     RequestContext,
     Role,
     SampleOrigin,
-    Sex,
 )
 from helgenom.core.pseudonyms import project_pseudonym
 from helgenom.services.instance import init_instance
@@ -386,47 +392,6 @@ class Shared:
 
     def pseudonym(self, cpr: str) -> str:
         return self.platform.persons.vault.pseudonym(parse_cpr(cpr))
-
-
-def build_world(p: Platform) -> World:
-    """The same world as conftest's ``world`` fixture."""
-    admin = p.context()
-    p.directory.add_org(admin, "DEP-A", "Department A")
-    p.directory.add_org(admin, "DEP-B", "Department B")
-    for name, role, org in [
-        ("clin-a", Role.CLINICIAN, "DEP-A"),
-        ("gen-a", Role.GENETICIST, "DEP-A"),
-        ("clin-b", Role.CLINICIAN, "DEP-B"),
-        ("gen-b", Role.GENETICIST, "DEP-B"),
-        ("operator", Role.OPERATOR, "platform"),
-        ("researcher", Role.RESEARCHER, "platform"),
-        ("outsider", Role.RESEARCHER, "platform"),
-        ("steward", Role.STEWARD, "platform"),
-        ("auditor", Role.AUDITOR, "platform"),
-    ]:
-        p.directory.add_user(admin, name, role, org)
-    patient_a, patient_b = make_cpr(1), make_cpr(2, Sex.MALE)
-    citizen_cpr, opted_out = make_cpr(3), make_cpr(4, Sex.MALE)
-    p.directory.add_user(admin, "citizen", Role.CITIZEN, None, cpr=citizen_cpr)
-    p.directory.add_user(admin, "citizen2", Role.CITIZEN, None, cpr=make_cpr(5))
-    for cpr, clinician in [
-        (patient_a, "clin-a"),
-        (patient_b, "clin-b"),
-        (citizen_cpr, "clin-a"),
-        (opted_out, "clin-a"),
-    ]:
-        ctx = p.context(clinician)
-        req = p.requisitions.create(ctx, cpr, indication="R59")
-        p.samples.register(ctx, cpr, origin=SampleOrigin.CLINICAL, requisition=req)
-    p.consent.set(p.context("clin-a"), opted_out, research=ResearchChoice.OPT_OUT)
-    p.research.apply(p.context("researcher"), "PROJ-1", "A research project")
-    p.research.decide(
-        p.context("steward"),
-        "PROJ-1",
-        approve=True,
-        expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=30),
-    )
-    return World(p, patient_a, patient_b, citizen_cpr, opted_out)
 
 
 @pytest.fixture(

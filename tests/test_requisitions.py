@@ -718,11 +718,14 @@ def test_an_order_without_identifier_is_keyed_by_its_id(orders: World) -> None:
 def test_the_same_order_number_from_another_department_is_another_order(orders: World) -> None:
     p = orders.platform
     number = order_id()
-    p.requisitions.submit(p.context("clin-a"), service_request(make_cpr(364), identifier=number))
-    p.requisitions.submit(
+    first = p.requisitions.submit(
+        p.context("clin-a"), service_request(make_cpr(364), identifier=number)
+    )
+    second = p.requisitions.submit(
         p.context("clin-b"),
         service_request(make_cpr(365), department="DEP-B", identifier=number),
     )
+    assert first.requisition_id != second.requisition_id
 
 
 # ----------------------------------------------------------------------------- indications

@@ -21,6 +21,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from helgenom.adapters.files import fsync_dir, write_private
 from helgenom.core.errors import ConfigurationError, IntegrityError
 
 KEY_BYTES = 32
@@ -84,20 +85,6 @@ def _c4gh_string(value: bytes) -> bytes:
     return len(value).to_bytes(2, "big") + value
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600 (never overwriting), via a temporary file."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.link(tmp, path)  # fails if path exists: keys are never overwritten
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 class KeyStore:
     """The keys folder of an instance."""
 
@@ -117,7 +104,7 @@ class KeyStore:
             if not self.path(name).exists():
                 encoded = base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
                 text = f"{_MAGIC} {name.value}\n{encoded}\n"
-                _write_private(self.path(name), text.encode("ascii"))
+                write_private(self.path(name), text.encode("ascii"), overwrite=False)
                 made.append(name)
         if not self.path(KeyName.TOKEN_SIGNING).exists():
             from cryptography.hazmat.primitives import serialization
@@ -129,7 +116,7 @@ class KeyStore:
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             )
-            _write_private(self.path(KeyName.TOKEN_SIGNING), pem)
+            write_private(self.path(KeyName.TOKEN_SIGNING), pem, overwrite=False)
             made.append(KeyName.TOKEN_SIGNING)
         sec, pub = self.path(KeyName.CRYPT4GH_SECRET), self.path(KeyName.CRYPT4GH_PUBLIC)
         if not sec.exists():
@@ -303,14 +290,14 @@ class KeyStore:
         retired.mkdir(mode=0o700, exist_ok=True)
         rsec, rpub = retired / f"{retired_id}.c4gh.sec", retired / f"{retired_id}.c4gh.pub"
         if not rsec.exists():
-            _write_private(rsec, sec.read_bytes())
+            write_private(rsec, sec.read_bytes(), overwrite=False)
         if not rpub.exists():
             rpub.write_bytes(pub.read_bytes())
         # The secret decides (public keys are derived from it): switch it first.
         os.replace(nsec, sec)
         if npub.exists():
             os.replace(npub, pub)
-        _fsync_dir(self.keys_path)
+        fsync_dir(self.keys_path)
 
 
 def write_crypt4gh_keypair(sec: Path, pub: Path) -> None:
@@ -348,7 +335,7 @@ def write_crypt4gh_keypair(sec: Path, pub: Path) -> None:
         + base64.b64encode(raw_public)
         + b"\n-----END CRYPT4GH PUBLIC KEY-----\n"
     )
-    _write_private(sec, sec_text)
+    write_private(sec, sec_text, overwrite=False)
     pub.unlink(missing_ok=True)
     pub.write_bytes(pub_text)
     os.chmod(pub, 0o644)
@@ -363,11 +350,3 @@ def crypt4gh_public_of(secret: SecretBytes) -> bytes:
     return private.public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
     )
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -19,6 +19,7 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -132,24 +133,46 @@ class Gate:
         which decides again and writes the ``allow`` entry with the result.
         """
         with self.catalog.begin() as conn:
-            subject = None
-            if person is not None:
-                subject = SubjectFacts(person, requisition_departments(conn, person))
-            project = project_facts(conn, ctx.project) if ctx.project else None
-            decision = decide_access(ctx, action, subject, project)
+            decision = self._decide(conn, ctx, action, person)
         if not decision.allowed:
-            self.record(
-                ctx,
-                action,
-                resource,
-                subjects={person} if person else set(),
-                decision="deny",
-                reason=decision.reason,
-            )
-            raise PermissionDeniedError(
-                f"{ctx.actor.name} (role {ctx.actor.role.value}, {ctx.actor.org_code}) may not "
-                f"{action.value} for purpose {ctx.purpose.value}: {decision.reason}"
-            )
+            self._deny(ctx, action, resource, person, decision)
+
+    @staticmethod
+    def _decide(
+        conn: Connection,
+        ctx: RequestContext,
+        action: Action,
+        person: str | None,
+        now: dt.datetime | None = None,
+    ) -> Decision:
+        """Gather the facts the policy needs and ask it."""
+        subject = None
+        if person is not None:
+            subject = SubjectFacts(person, requisition_departments(conn, person))
+        project = project_facts(conn, ctx.project) if ctx.project else None
+        return decide_access(ctx, action, subject, project, now=now)
+
+    def _deny(
+        self,
+        ctx: RequestContext,
+        action: Action,
+        resource: str,
+        person: str | None,
+        decision: Decision,
+    ) -> NoReturn:
+        """Audit a denial in its own transaction, then raise it."""
+        self.record(
+            ctx,
+            action,
+            resource,
+            subjects={person} if person else set(),
+            decision="deny",
+            reason=decision.reason,
+        )
+        raise PermissionDeniedError(
+            f"{ctx.actor.name} (role {ctx.actor.role.value}, {ctx.actor.org_code}) may not "
+            f"{action.value} for purpose {ctx.purpose.value}: {decision.reason}"
+        )
 
     @contextmanager
     def access(
@@ -165,11 +188,7 @@ class Gate:
         subjects = {person} if person else set()
         failure: Exception | None = None
         with self.catalog.begin() as conn:
-            subject = None
-            if person is not None:
-                subject = SubjectFacts(person, requisition_departments(conn, person))
-            project = project_facts(conn, ctx.project) if ctx.project else None
-            decision = decide_access(ctx, action, subject, project, now=now)
+            decision = self._decide(conn, ctx, action, person, now)
             if decision.allowed:
                 grant = Grant(conn, decision, set(subjects))
                 try:
@@ -192,10 +211,4 @@ class Gate:
                     return
         if failure is not None:
             raise failure
-        self.record(
-            ctx, action, resource, subjects=subjects, decision="deny", reason=decision.reason
-        )
-        raise PermissionDeniedError(
-            f"{ctx.actor.name} (role {ctx.actor.role.value}, {ctx.actor.org_code}) may not "
-            f"{action.value} for purpose {ctx.purpose.value}: {decision.reason}"
-        )
+        self._deny(ctx, action, resource, person, decision)

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from helgenom.adapters.audit import AuditDraft, SqlAuditLog
 from helgenom.adapters.catalog import create_catalog
 from helgenom.adapters.catalog.schema import instance_meta, organisations, principals
+from helgenom.adapters.files import write_private
 from helgenom.adapters.keys import INSTANCE_KEYS, IRREPLACEABLE_KEYS, KeyName, KeyStore
 from helgenom.adapters.objectstore import create_store
 from helgenom.core.errors import ConfigurationError, ConflictError, HelgenomError
@@ -217,7 +218,7 @@ def init_instance(
         catalog.restrict_file_permissions()
     finally:
         catalog.dispose()
-    _write_config(cfg, dump_config(settings))
+    write_private(cfg, dump_config(settings).encode("utf-8"), overwrite=True)
     return InitResult(
         home_path,
         catalog.url_for_display,
@@ -243,16 +244,6 @@ def check_object_store(settings: Settings) -> str:
     finally:
         store.close()
     return store.url
-
-
-def _write_config(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def instance_status(home: Path | str | None) -> list[Check]:

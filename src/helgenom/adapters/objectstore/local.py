@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from helgenom.adapters.files import fsync_dir
 from helgenom.adapters.objectstore.base import (
     CHUNK_SIZE,
     ObjectInfo,
@@ -57,7 +58,7 @@ class LocalStore(ObjectStore):
                 os.fsync(out.fileno())
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.replace(staging, target)
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
         except OSError as exc:
             raise StorageUnavailableError(
                 f"cannot write object {key} under {self.root}: {exc.strerror}"
@@ -98,7 +99,7 @@ class LocalStore(ObjectStore):
             path.unlink()
         except FileNotFoundError:
             raise NotFoundError(f"object {key} is missing from {self.url}") from None
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         found: list[ObjectInfo] = []
@@ -108,11 +109,3 @@ class LocalStore(ObjectStore):
                 continue
             found.append(ObjectInfo(rel, path.stat().st_size))
         yield from sorted(found, key=lambda info: info.key)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
