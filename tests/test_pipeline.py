@@ -43,6 +43,7 @@ from helgenom.adapters.pipeline.qc import (
     parse_markdup_stats,
 )
 from helgenom.adapters.pipeline.reference import REFERENCE_FORMAT_VERSION
+from helgenom.adapters.pipeline.validation import EDGE_MARGIN, Allele, compare_to_truth
 from helgenom.core.errors import (
     ConflictError,
     FormatError,
@@ -672,3 +673,92 @@ def test_real_chr22_reads_align_and_call(chr22_kit: Path, tmp_path: Path) -> Non
     assert len(pass_calls(result.outputs["vcf"])) >= 1
     assert result.qc["inferred_sex"] == "undetermined: no chrX/chrY in reference"
     assert os.path.getsize(result.outputs["cram"]) > 0
+
+
+GIAB_OFFSET = 16_569_999
+"""The chr22 mini-reference's position 1 is chr22:16,570,000 (MANIFEST)."""
+
+
+def test_na12878_against_the_giab_truth(chr22_kit: Path, tmp_path: Path) -> None:
+    """Real NA12878 reads, aligned and called on the mini-reference, scored against GIAB."""
+    reads = SHARED_TESTDATA / "derived" / "NA12878_chr22_16.57Mb_fastq"
+    truth = (
+        SHARED_TESTDATA / "nfcore" / "chr22_16.57-16.61Mb_fullcoords" / "NA12878_GIAB.chr22.vcf.gz"
+    )
+    if not truth.exists():
+        pytest.skip(f"needs the GIAB truth set at {truth}")
+    reference = prepare_reference(
+        chr22_kit / "reference" / "genome.fasta", tmp_path / "ref", "GRCh38-chr22-40kb"
+    )
+    result = run_pipeline(
+        "NA12878",
+        reads / "NA12878.chr22_region_R1.fastq.gz",
+        reads / "NA12878.chr22_region_R2.fastq.gz",
+        reference,
+        tmp_path / "run",
+    )
+    comparison = compare_to_truth(result.outputs["vcf"], truth, offset=GIAB_OFFSET)
+    snv, indel = comparison.scores["snv"], comparison.scores["indel"]
+    print(  # the figures, for the record (pytest -s)
+        {
+            k: (s.true_positives, s.false_positives, s.false_negatives)
+            for k, s in comparison.scores.items()
+        }
+    )
+    assert snv.true_positives + snv.false_negatives >= 60  # the truth is in the window
+    assert (snv.recall or 0.0) >= 0.95
+    assert (snv.precision or 0.0) >= 0.85
+    assert snv.genotype_matches >= 0.95 * snv.true_positives
+    assert (indel.recall or 0.0) >= 0.6
+    assert result.qc["mapping_rate"] > 0.98
+
+
+def _vcf(path: Path, records: list[str], *, length: int = 1000) -> Path:
+    header = (
+        "##fileformat=VCFv4.2\n"
+        f"##contig=<ID=chr1,length={length}>\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        '##FILTER=<ID=LowQual,Description="low">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tS\n"
+    )
+    path.write_text(header + "".join("chr1\t" + r.replace(" ", "\t") + "\n" for r in records))
+    return path
+
+
+def test_compare_to_truth_scores_alleles_in_the_window(tmp_path: Path) -> None:
+    called = _vcf(
+        tmp_path / "called.vcf",
+        [
+            "200 . A G 50 PASS . GT 0/1",  # TP, genotype matches
+            "300 . C T 50 PASS . GT 1/1",  # TP, genotype differs (truth 0/1)
+            "400 . G GA 50 PASS . GT 0/1",  # FP indel
+            "500 . T C 50 LowQual . GT 0/1",  # filtered: not a call
+            "600 . A C,T 50 PASS . GT 1/2",  # multi-allelic: both TP
+            f"{EDGE_MARGIN - 5} . A T 50 PASS . GT 0/1",  # inside the edge margin: ignored
+        ],
+    )
+    truth = _vcf(
+        tmp_path / "truth.vcf",
+        [
+            "1200 . A G 50 PASS . GT 0/1",
+            "1300 . C T 50 PASS . GT 0/1",
+            "1500 . T C 50 PASS . GT 0/1",  # missed (the call was filtered)
+            "1600 . A C,T 50 PASS . GT 1/2",
+            "1700 . AT A 50 PASS . GT 1/1",  # missed indel
+        ],
+        length=5000,
+    )
+    comparison = compare_to_truth(called, truth, offset=1000)
+    assert (comparison.start, comparison.end) == (1001 + EDGE_MARGIN, 2000 - EDGE_MARGIN)
+    snv, indel, both = (comparison.scores[k] for k in ("snv", "indel", "all"))
+    assert (snv.true_positives, snv.false_positives, snv.false_negatives) == (4, 0, 1)
+    assert snv.genotype_matches == 3
+    assert (indel.true_positives, indel.false_positives, indel.false_negatives) == (0, 1, 1)
+    assert (both.precision, both.recall) == (4 / 5, 4 / 6)
+    assert comparison.false_positives == (Allele("chr1", 1400, "G", "GA"),)
+    assert Allele("chr1", 1500, "T", "C") in comparison.false_negatives
+    assert indel.precision == 0.0
+    assert (
+        compare_to_truth(called, truth, offset=1000, start=1, end=1099).scores["all"].precision
+        is None
+    )

@@ -31,10 +31,11 @@ from helgenom.adapters.pipeline.qcreport import (
     insert_bars,
     render_html,
 )
-from helgenom.adapters.pipeline.worker import error_from_record, error_record
+from helgenom.adapters.pipeline.worker import WorkerRequest, error_from_record, error_record
 from helgenom.cli.main import app
 from helgenom.core.cpr import parse_cpr
 from helgenom.core.errors import (
+    ConfigurationError,
     ConflictError,
     FormatError,
     InvalidInputError,
@@ -675,3 +676,49 @@ def test_demo_without_the_pipeline_extra_skips_the_pipeline_part(
     assert "pip install 'helgenom[pipeline]'" in report.pipeline_skipped
     assert report.verification is not None
     assert report.verification.ok
+
+
+def test_slurm_options_come_from_settings_and_are_checked(
+    world: World, sim: SimulatedSample, instance_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = world.platform
+    operator = p.context("operator")
+    load_reference(world, sim)
+    sample_id = sequenced(world, world.patient_a, sim)
+    with pytest.raises(InvalidInputError, match="only applies with --executor slurm"):
+        p.pipeline.run(operator, sample_id, partition="genomics")
+    with pytest.raises(InvalidInputError, match="Slurm account 'a b' is not a valid name"):
+        p.pipeline.run(operator, sample_id, executor="slurm", account="a b")
+    assert state_of(p, sample_id) == "sequenced"
+    assert runs_of(p, sample_id) == []
+    monkeypatch.setenv("HELGENOM_SLURM_PARTITION", "genomics")
+    monkeypatch.setenv("HELGENOM_SLURM_ACCOUNT", "ngc-wgs")
+    monkeypatch.setenv("HELGENOM_SLURM_MAX_JOBS", "8")
+    with open_platform(str(instance_home)) as again:
+        assert again.pipeline.slurm_options == {
+            "partition": "genomics",
+            "account": "ngc-wgs",
+            "max_jobs": 8,
+            "status_command": "squeue",
+        }
+    monkeypatch.setenv("HELGENOM_SLURM_STATUS_COMMAND", "qstat")
+    with pytest.raises(ConfigurationError, match="slurm_status_command"):
+        open_platform(str(instance_home))
+
+
+def test_worker_request_carries_the_slurm_settings(tmp_path: Path) -> None:
+    request = WorkerRequest(
+        sample_id="S-1",
+        r1=tmp_path / "r1.fq.gz",
+        r2=tmp_path / "r2.fq.gz",
+        reference_folder=tmp_path / "ref",
+        workdir=tmp_path / "run",
+        caller="bcftools",
+        cores=2,
+        executor="slurm",
+        slurm={"partition": "genomics", "account": "ngc-wgs", "max_jobs": 8},
+    )
+    again = WorkerRequest.from_dict(json.loads(json.dumps(request.asdict())))
+    assert again == request
+    with pytest.raises(FormatError, match="format_version"):
+        WorkerRequest.from_dict({**request.asdict(), "format_version": 1})

@@ -21,7 +21,10 @@ from pathlib import Path
 
 import pysam
 import pytest
+import sqlalchemy as sa
 
+from conftest import World
+from helgenom.adapters.catalog.schema import audit_log, samples
 from helgenom.adapters.pipeline import (
     PipelineResult,
     ReferenceInfo,
@@ -36,6 +39,7 @@ from helgenom.adapters.pipeline.slurm import (
     SlurmSettings,
     step_resources,
 )
+from helgenom.core.cpr import parse_cpr
 from helgenom.core.errors import ConflictError, InvalidInputError, PipelineError
 from helgenom.core.simulate import SimulatedSample, simulate_sample
 from slurm_cluster import SlurmCluster, free_port, slurm_cluster_or_skip
@@ -418,3 +422,34 @@ def test_local_executor_ignores_slurm_settings(
     )
     assert again.executed_steps == ()
     assert not (workdir / SLURM_LOG_DIR).exists()
+
+
+def test_service_passes_the_partition_and_account_to_slurm(
+    slurm: SlurmCluster, simulated: SimulatedSample, world: World
+) -> None:
+    """``pipeline run --executor slurm --partition P``: the worker submits to P."""
+    p = world.platform
+    operator = p.context("operator")
+    p.references.load(operator, simulated.reference_path, build="SIM")
+    with p.catalog.engine.connect() as conn:
+        sample_id = str(
+            conn.execute(
+                sa.select(samples.c.id).where(
+                    samples.c.person_pseudonym
+                    == p.persons.vault.pseudonym(parse_cpr(world.patient_a))
+                )
+            ).scalar_one()
+        )
+    p.samples.add_reads(operator, sample_id, simulated.r1_path, simulated.r2_path)
+    p.pipeline.slurm_options["partition"] = "nosuch"  # as HELGENOM_SLURM_PARTITION would
+    with pytest.raises(PipelineError, match="partition 'nosuch' does not exist"):
+        p.pipeline.run(operator, sample_id, executor="slurm", cores=slurm.cpus)
+    with pytest.raises(PipelineError, match="partition 'other' does not exist"):
+        p.pipeline.run(operator, sample_id, executor="slurm", cores=slurm.cpus, partition="other")
+    with p.catalog.engine.connect() as conn:
+        notes = conn.execute(
+            sa.select(audit_log.c.reason).where(audit_log.c.action == "pipeline.run")
+        ).scalars()
+        started = [n for n in notes if n and "started" in n]
+    assert any("Slurm partition nosuch" in n for n in started)
+    assert any("Slurm partition other" in n for n in started)

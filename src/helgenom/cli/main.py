@@ -923,6 +923,17 @@ def pipeline_run(
     build: Annotated[
         str | None, typer.Option(help="Reference build (default: the only one registered).")
     ] = None,
+    partition: Annotated[
+        str | None,
+        typer.Option(
+            help="Slurm partition (--executor slurm; default: the setting, else the "
+            "cluster's default)."
+        ),
+    ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option(help="Slurm account (--executor slurm; default: the setting, else none)."),
+    ] = None,
 ) -> None:
     """Analyse a sequenced sample: align, call, QC; store the products encrypted (operator).
 
@@ -937,6 +948,8 @@ def pipeline_run(
             caller=caller,
             executor=executor,
             cores=cores,
+            partition=partition,
+            account=account,
             progress=lambda msg: err.print(f"[dim]- {msg}[/]"),
         )
     except PipelineError as exc:

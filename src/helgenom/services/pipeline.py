@@ -32,8 +32,9 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,8 @@ from helgenom.services.samples import move_sample
 RUN_RECORD_VERSION = 1
 """Version of a ``pipeline_runs`` row."""
 EXECUTORS = ("local", "slurm")
+SLURM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""A Slurm partition or account name as the run accepts it."""
 DEFAULT_CALLER = "bcftools"
 OUTPUT_KINDS: dict[str, ObjectKind] = {
     "cram": ObjectKind.CRAM,
@@ -241,6 +244,7 @@ class PipelineService:
         work_path: Path,
         thresholds: QcThresholds,
         default_cores: int = 2,
+        slurm_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.catalog = catalog
         self.gate = gate
@@ -250,6 +254,32 @@ class PipelineService:
         """Run folders (``HOME/work``), mode 0700: they hold decrypted reads."""
         self.thresholds = thresholds
         self.default_cores = default_cores
+        self.slurm_options: dict[str, Any] = dict(slurm_options or {})
+        """The instance's Slurm settings (``SlurmSettings`` keywords: partition, account, ...)."""
+
+    def _slurm_options(
+        self, executor: str, partition: str | None, account: str | None
+    ) -> dict[str, Any] | None:
+        """The run's Slurm settings: the instance's, with ``partition``/``account`` overriding."""
+        if executor != "slurm":
+            if partition is not None or account is not None:
+                raise InvalidInputError(
+                    "a Slurm partition or account only applies with --executor slurm"
+                )
+            return None
+        options = {k: v for k, v in self.slurm_options.items() if v is not None}
+        if partition is not None:
+            options["partition"] = partition
+        if account is not None:
+            options["account"] = account
+        for name in ("partition", "account"):
+            value = options.get(name)
+            if value is not None and not (isinstance(value, str) and SLURM_NAME.fullmatch(value)):
+                raise InvalidInputError(
+                    f"Slurm {name} {value!r} is not a valid name: use 1-64 letters, digits, "
+                    "'_', '.' or '-'"
+                )
+        return options
 
     # -- facts ------------------------------------------------------------------------------
 
@@ -323,6 +353,8 @@ class PipelineService:
         caller: str = DEFAULT_CALLER,
         executor: str = "local",
         cores: int | None = None,
+        partition: str | None = None,
+        account: str | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> RunOutcome:
         """Analyse a sample's reads (operators; see module doc).
@@ -348,6 +380,7 @@ class PipelineService:
         cores = self.default_cores if cores is None else cores
         if cores < 1:
             raise InvalidInputError(f"cores must be at least 1, not {cores}")
+        slurm = self._slurm_options(executor, partition, account)
         facts = self._facts(sample_id)
         resource = f"sample/{sample_id}"
         self.gate.authorise(ctx, Action.PIPELINE_RUN, resource=resource, person=facts.person)
@@ -405,7 +438,14 @@ class PipelineService:
                 )
                 moved = f"; {state.value} -> analysing"
             resumed = "" if previous is None else f", resuming run {previous.id}"
-            grant.note = f"run {run_id} started ({reference.build}, {caller}{resumed}){moved}"
+            where = ""
+            if slurm is not None:
+                where = ", Slurm partition " + str(slurm.get("partition") or "(default)")
+                if slurm.get("account"):
+                    where += f", account {slurm['account']}"
+            grant.note = (
+                f"run {run_id} started ({reference.build}, {caller}{where}{resumed}){moved}"
+            )
 
         workdir = self.work_path / workdir_name
         phase = "preparing the work folder"
@@ -429,6 +469,7 @@ class PipelineService:
                     caller=caller,
                     cores=cores,
                     executor=executor,
+                    slurm=slurm,
                 )
             )
             phase = "storing the products"

@@ -161,6 +161,12 @@ def open_platform(home: str | None = None, *, settings: Settings | None = None) 
             settings.home / "work",
             thresholds,
             default_cores=settings.pipeline_cores,
+            slurm_options={
+                "partition": settings.slurm_partition,
+                "account": settings.slurm_account,
+                "max_jobs": settings.slurm_max_jobs,
+                "status_command": settings.slurm_status_command,
+            },
         ),
     )
 

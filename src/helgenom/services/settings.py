@@ -10,7 +10,7 @@ import enum
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, ValidationError
@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     """QC fails below this share of bases covered 20x or more."""
     pipeline_cores: int = Field(default=2, ge=1)
     """Cores a pipeline run uses unless ``--cores`` says otherwise."""
+    slurm_partition: str | None = None
+    """Slurm partition of pipeline jobs (``--executor slurm``); None: the cluster's default."""
+    slurm_account: str | None = None
+    """Slurm account pipeline jobs are charged to; None: submitted without ``--account``."""
+    slurm_max_jobs: int = Field(default=4, ge=1)
+    """Slurm jobs of one pipeline run queued or running at once."""
+    slurm_status_command: Literal["squeue", "sacct"] = "squeue"
+    """How job states are polled: ``squeue`` (no accounting database) or ``sacct``."""
     format_version: int = CONFIG_FORMAT_VERSION
     """Version of the config file format."""
 

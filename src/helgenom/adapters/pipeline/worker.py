@@ -29,12 +29,12 @@ from typing import Any
 
 from helgenom.adapters.pipeline.distributions import QcDistributions, read_distributions
 from helgenom.adapters.pipeline.reference import load_reference
-from helgenom.adapters.pipeline.runner import PipelineResult, run_pipeline
+from helgenom.adapters.pipeline.runner import PipelineResult, SlurmSettings, run_pipeline
 from helgenom.adapters.pipeline.tools import StepFailedError, tail
 from helgenom.core import errors
 from helgenom.core.errors import FormatError, HelgenomError, PipelineError
 
-WORKER_FORMAT_VERSION = 1
+WORKER_FORMAT_VERSION = 2
 """Version of ``request.json`` and ``result.json``."""
 WORKER_DIR = "worker"
 REQUEST_NAME = "request.json"
@@ -62,6 +62,10 @@ class WorkerRequest:
     """Cores for the run."""
     executor: str
     """``local`` or ``slurm``."""
+    slurm: dict[str, Any] | None = None
+    """With ``executor="slurm"``: keyword arguments of
+    :class:`~helgenom.adapters.pipeline.slurm.SlurmSettings` (partition, account, ...);
+    None: the cluster's defaults."""
 
     def asdict(self) -> dict[str, Any]:
         """A JSON-ready dict with ``format_version``."""
@@ -75,6 +79,7 @@ class WorkerRequest:
             "caller": self.caller,
             "cores": self.cores,
             "executor": self.executor,
+            "slurm": self.slurm,
         }
 
     @classmethod
@@ -90,6 +95,7 @@ class WorkerRequest:
             caller=str(data["caller"]),
             cores=int(data["cores"]),
             executor=str(data["executor"]),
+            slurm=None if data.get("slurm") is None else dict(data["slurm"]),
         )
 
 
@@ -213,6 +219,7 @@ def work(request: WorkerRequest) -> dict[str, Any]:
     os.environ.setdefault("REF_PATH", str(request.workdir / "work" / "no-ref-cache" / "%s"))
     try:
         reference = load_reference(request.reference_folder)
+        slurm = None if request.slurm is None else SlurmSettings(**request.slurm)
         result = run_pipeline(
             request.sample_id,
             request.r1,
@@ -222,6 +229,7 @@ def work(request: WorkerRequest) -> dict[str, Any]:
             caller=request.caller,
             cores=request.cores,
             executor=request.executor,
+            slurm=slurm,
         )
         distributions = read_distributions(
             result.outputs["cram"],
