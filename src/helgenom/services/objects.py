@@ -552,7 +552,9 @@ def _check_cipher(row: Any, cipher_hash: Any) -> None:
 
 
 def _write_atomically(
-    out: Path, chunks: Iterator[bytes], on_done: Callable[[str], None] | None = None
+    out: Path,
+    chunks: Iterator[bytes | bytearray],
+    on_done: Callable[[str], None] | None = None,
 ) -> str:
     """Write ``chunks`` beside ``out``, fsync, check with ``on_done(sha256)``, then rename."""
     tmp = _temporary_beside(out)

@@ -7,12 +7,16 @@ wraps any of them. Keys are ``/``-separated relative names of safe characters.
 from __future__ import annotations
 
 import abc
+import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from helgenom.core.errors import InvalidInputError
+
+Chunk = bytes | bytearray | memoryview
+"""A piece of an object's bytes as the writers hand it over."""
 
 CHUNK_SIZE = 1 << 20
 """Default chunk size for streaming reads (1 MiB)."""
@@ -59,6 +63,21 @@ class ObjectStore(abc.ABC):
         An existing object under ``key`` is replaced only once the new one is complete.
         """
 
+    def put_chunks(
+        self,
+        key: str,
+        chunks: Iterable[Chunk],
+        done: Callable[[object], None] | None = None,
+    ) -> int:
+        """Like :meth:`put`, from an iterable of byte chunks; returns the bytes written.
+
+        ``done(chunk.obj)`` (``done(chunk)`` for bytes) is called once a chunk's bytes
+        have been consumed, so a caller can lend out its buffers again. The default
+        streams the chunks through :meth:`put`; a backend may write them directly.
+        """
+        raw = ChunkReader(iter(chunks), done)
+        return self.put(key, io.BufferedReader(raw, buffer_size=CHUNK_SIZE))
+
     @abc.abstractmethod
     def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         """Stream the whole object in chunks of at most ``chunk_size`` bytes."""
@@ -95,6 +114,36 @@ class ObjectStore(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+
+class ChunkReader(io.RawIOBase):
+    """A read-only file over an iterator of byte chunks (each handed to ``done`` once read)."""
+
+    def __init__(
+        self, chunks: Iterator[Chunk], done: Callable[[object], None] | None = None
+    ) -> None:
+        self._chunks = chunks
+        self._done = done
+        self._buffer = memoryview(b"")
+        self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
+        while self._offset >= len(self._buffer):
+            if self._done is not None and self._buffer.obj is not None:
+                self._done(self._buffer.obj)
+            try:
+                self._buffer = memoryview(next(self._chunks))
+            except StopIteration:
+                self._buffer = memoryview(b"")
+                return 0
+            self._offset = 0
+        n = min(len(target), len(self._buffer) - self._offset)
+        target[:n] = self._buffer[self._offset : self._offset + n]
+        self._offset += n
+        return n
 
 
 def check_range(start: int, end: int) -> None:

@@ -29,7 +29,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from typing import BinaryIO, TypeVar, cast
@@ -49,7 +49,7 @@ SEGMENT_OVERHEAD = 12 + 16
 """Nonce and MAC added to every segment."""
 CIPHER_SEGMENT_SIZE = SEGMENT_SIZE + SEGMENT_OVERHEAD
 """Ciphertext bytes per full segment (65,564)."""
-BATCH_SEGMENTS = 16
+BATCH_SEGMENTS = 2
 """Segments handled per step of the streaming pipeline (1 MiB)."""
 QUEUE_DEPTH = 8
 """Batches in flight between two pipeline threads; bounds memory to a few MiB per stage."""
@@ -276,38 +276,6 @@ def _pipeline(produce: Iterator[_Chunk], depth: int = QUEUE_DEPTH) -> Generator[
         thread.join(timeout=5)
 
 
-class _IteratorReader(io.RawIOBase):
-    """A read-only file over an iterator of byte chunks (handed to ``done`` once read)."""
-
-    def __init__(
-        self,
-        chunks: Iterator[bytes | bytearray | memoryview],
-        done: Callable[[object], None] | None = None,
-    ) -> None:
-        self._chunks = chunks
-        self._done = done
-        self._buffer = memoryview(b"")
-        self._offset = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: bytearray | memoryview) -> int:  # type: ignore[override]
-        while self._offset >= len(self._buffer):
-            if self._done is not None and self._buffer.obj is not None:
-                self._done(self._buffer.obj)
-            try:
-                self._buffer = memoryview(next(self._chunks))
-            except StopIteration:
-                self._buffer = memoryview(b"")
-                return 0
-            self._offset = 0
-        n = min(len(target), len(self._buffer) - self._offset)
-        target[:n] = self._buffer[self._offset : self._offset + n]
-        self._offset += n
-        return n
-
-
 def _whole_segments(chunks: Iterable[bytes], size: int, batch: int) -> Iterator[bytes]:
     """Re-cut a stream of chunks into buffers of whole ``size`` segments (``batch`` bytes or so).
 
@@ -408,9 +376,7 @@ class Crypt4ghStore:
                     yield sealed
 
         with closing(_pipeline(seal(_pipeline(read())))) as chunks:
-            raw = _IteratorReader(chunks, done=sealed_buffers.give)
-            reader = io.BufferedReader(raw, buffer_size=1 << 20)
-            written = self.inner.put(body_key, reader)
+            written = self.inner.put_chunks(body_key, chunks, done=sealed_buffers.give)
         if written != sizes[1]:
             raise IntegrityError(
                 f"object store wrote {written} bytes of body {body_key} but {sizes[1]} were sent"
@@ -448,15 +414,32 @@ class Crypt4ghStore:
 
     def _open_segments(
         self, aead: ChaCha20Poly1305, sealed: bytes, first: int, body_key: str
-    ) -> bytes:
-        """Decrypt a buffer of whole segments (the last may be short); ``first`` is its index."""
+    ) -> bytearray:
+        """Decrypt a buffer of whole segments (the last may be short); ``first`` is its index.
+
+        Decrypts in place into one new buffer (no per-segment objects, no join).
+        """
         view = memoryview(sealed)
-        return b"".join(
-            [
-                self._open_segment(aead, view[at : at + CIPHER_SEGMENT_SIZE], first + n, body_key)
-                for n, at in enumerate(range(0, len(sealed), CIPHER_SEGMENT_SIZE))
-            ]
-        )
+        starts = range(0, len(sealed), CIPHER_SEGMENT_SIZE)
+        last = len(sealed) - starts[-1] if starts else 0
+        if starts and last <= SEGMENT_OVERHEAD:
+            raise IntegrityError(
+                f"body {body_key} is truncated in segment {first + len(starts) - 1}"
+            )
+        plain = bytearray(len(sealed) - len(starts) * SEGMENT_OVERHEAD)
+        out = memoryview(plain)
+        for n, at in enumerate(starts):
+            segment = view[at : at + CIPHER_SEGMENT_SIZE]
+            size = len(segment) - SEGMENT_OVERHEAD
+            begin = n * SEGMENT_SIZE
+            try:
+                aead.decrypt_into(segment[:12], segment[12:], None, out[begin : begin + size])
+            except InvalidTag:
+                raise IntegrityError(
+                    f"body {body_key} is corrupt: segment {first + n} fails its MAC (altered, "
+                    "truncated or not encrypted for this header)"
+                ) from None
+        return plain
 
     def _iter_sealed(self, body_key: str) -> Generator[tuple[int, bytes], None, None]:
         """The stored body in buffers of whole segments, with the index of their first."""
@@ -469,7 +452,7 @@ class Crypt4ghStore:
 
     def iter_plaintext(
         self, body_key: str, header: bytes, header_key_id: str, *, ciphertext_size: int
-    ) -> Iterator[bytes]:
+    ) -> Iterator[bytes | bytearray]:
         """Decrypt the whole body as a stream of chunks (about 1 MiB each).
 
         One thread reads the backend, one decrypts, the caller consumes.
@@ -477,7 +460,7 @@ class Crypt4ghStore:
         aead = self._aead(header, header_key_id)
         self._check_size(body_key, ciphertext_size)
 
-        def produce() -> Iterator[bytes]:
+        def produce() -> Iterator[bytearray]:
             with closing(self._iter_sealed(body_key)) as batches:
                 for first, sealed in batches:
                     yield self._open_segments(aead, sealed, first, body_key)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from helgenom.adapters.files import fsync_dir
 from helgenom.adapters.objectstore.base import (
     CHUNK_SIZE,
+    Chunk,
     ObjectInfo,
     ObjectStore,
     check_key,
@@ -42,20 +43,36 @@ class LocalStore(ObjectStore):
         return self.root / check_key(key)
 
     def put(self, key: str, source: BinaryIO) -> int:
+        def chunks() -> Iterator[bytes]:
+            while chunk := source.read(CHUNK_SIZE):
+                yield chunk
+
+        return self.put_chunks(key, chunks())
+
+    def put_chunks(
+        self,
+        key: str,
+        chunks: Iterable[Chunk],
+        done: Callable[[object], None] | None = None,
+    ) -> int:
+        """Write the chunks straight to a staging file, fsync, rename into place."""
         target = self._path(key)
         staging = self.root / _STAGING / f"{secrets.token_hex(8)}.part"
         written = 0
         try:
             fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                while True:
-                    chunk = source.read(CHUNK_SIZE)
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    written += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
+            try:
+                for chunk in chunks:
+                    view = memoryview(chunk)
+                    at = 0
+                    while at < len(view):
+                        at += os.write(fd, view[at:])
+                    written += at
+                    if done is not None:
+                        done(view.obj)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.replace(staging, target)
             fsync_dir(target.parent)
