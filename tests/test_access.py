@@ -166,6 +166,11 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.REFERENCE_LOAD: ALL,
         A.PIPELINE_RUN: ALL,
         A.PIPELINE_READ: ALL,
+        # They ingest the calls into the genome database, query its aggregates and check
+        # a sample's genotypes (QC), without persons.
+        A.VARIANT_INGEST: ALL,
+        A.VARIANT_QUERY: ALL,
+        A.VARIANT_GENOTYPES: ALL,
     },
     # Clinicians: persons with a requisition from their own department.
     Role.CLINICIAN: {
@@ -179,6 +184,8 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.OBJECT_READ: OWN_DEPT,
         A.SAMPLE_READ: OWN_DEPT,
         A.SAMPLE_TRANSITION: OWN_DEPT,  # cancel their department's order
+        A.VARIANT_QUERY: ALL,  # national frequencies
+        A.VARIANT_GENOTYPES: OWN_DEPT,
     },
     # Geneticists: read persons of their own department (no consent changes, no orders).
     Role.GENETICIST: {
@@ -191,12 +198,17 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.SAMPLE_READ: OWN_DEPT,  # interpret and report their department's samples
         A.SAMPLE_TRANSITION: OWN_DEPT,
         A.PIPELINE_READ: OWN_DEPT,  # the QC of their department's samples, not to run them
+        A.VARIANT_QUERY: ALL,
+        A.VARIANT_GENOTYPES: OWN_DEPT,
+        A.VARIANT_CARRIERS: ALL,  # filtered to their own department's persons by the service
     },
     # Researchers: cohorts only through an approved, unexpired project they belong to.
     Role.RESEARCHER: {
         A.RESEARCH_COHORT: MEMBER,
         A.PROJECT_APPLY: ALL,
         A.PROJECT_READ: ALL,
+        A.VARIANT_QUERY: ALL,  # aggregates over consenting persons
+        A.VARIANT_CARRIERS: MEMBER,
     },
     # Stewards: the access committee, and research/voluntary samples.
     Role.STEWARD: {
@@ -206,6 +218,9 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.PROJECT_READ: ALL,
         A.OBJECT_EXPORT: ALL,
         A.OBJECT_DELETE: ALL,
+        A.VARIANT_QUERY: ALL,
+        A.VARIANT_RELEASE: ALL,
+        A.VARIANT_WITHDRAW: ALL,
     },
     # Citizens: only themselves.
     Role.CITIZEN: {
@@ -216,6 +231,8 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.CONSENT_WRITE: ONLY_SELF,
         A.AUDIT_READ_PERSON: ONLY_SELF,
         A.OBJECT_READ: ONLY_SELF,
+        A.VARIANT_GENOTYPES: ONLY_SELF,
+        A.VARIANT_WITHDRAW: ONLY_SELF,
     },
     # Auditors: the audit log only.
     Role.AUDITOR: {
@@ -340,8 +357,8 @@ def test_citizens_only_ever_reach_themselves() -> None:
 def test_researchers_never_reach_a_person_directly() -> None:
     person_cases = ("own-department", "other-department", "other-person", "self")
     for action, case in itertools.product(Action, person_cases):
-        if action in (A.PROJECT_APPLY, A.PROJECT_READ):
-            continue
+        if action in (A.PROJECT_APPLY, A.PROJECT_READ, A.VARIANT_QUERY):
+            continue  # no person in these (variant.query answers aggregates only)
         assert not decide(Role.RESEARCHER, Purpose.RESEARCH, action, case).allowed
 
 

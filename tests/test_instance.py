@@ -652,3 +652,20 @@ def test_every_migration_names_a_table_to_recognise_it() -> None:
     cfg.set_main_option("script_location", str(MIGRATIONS_PATH))
     revisions = [r.revision for r in ScriptDirectory.from_config(cfg).walk_revisions()]
     assert list(reversed(revisions)) == [revision for revision, _ in REVISION_TABLES]
+
+
+def test_migrations_build_exactly_the_schema(home: Path, database_url: str | None) -> None:
+    """Alembic's migrations and ``schema.metadata`` describe the same catalog."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from helgenom.adapters.catalog.schema import metadata
+
+    init_instance(home, database_url=database_url)
+    engine = catalog_engine(home, database_url)
+    try:
+        with engine.connect() as conn:
+            differences = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        engine.dispose()
+    assert differences == []

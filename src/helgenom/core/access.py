@@ -46,6 +46,12 @@ class Action(enum.StrEnum):
     REFERENCE_LOAD = "reference.load"
     PIPELINE_RUN = "pipeline.run"
     PIPELINE_READ = "pipeline.read"
+    VARIANT_INGEST = "variant.ingest"
+    VARIANT_QUERY = "variant.query"
+    VARIANT_CARRIERS = "variant.carriers"
+    VARIANT_GENOTYPES = "variant.genotypes"
+    VARIANT_RELEASE = "variant.release"
+    VARIANT_WITHDRAW = "variant.withdraw"
     AUDIT_READ_PERSON = "audit.read_person"
     AUDIT_READ = "audit.read"
     AUDIT_VERIFY = "audit.verify"
@@ -198,6 +204,43 @@ POLICY: dict[Action, dict[Role, Relation]] = {
     Action.PIPELINE_READ: {
         Role.OPERATOR: Relation.ANY,
         Role.GENETICIST: Relation.OWN_DEPARTMENT,
+    },
+    # The national genome database. Ingesting a sample's calls is sequencing work.
+    Action.VARIANT_INGEST: {
+        Role.OPERATOR: Relation.ANY,
+    },
+    # Aggregates (variant lookup, region, allele frequencies) over the persons whose
+    # consent allows the purpose; no person is named.
+    Action.VARIANT_QUERY: {
+        Role.OPERATOR: Relation.ANY,
+        Role.CLINICIAN: Relation.ANY,
+        Role.GENETICIST: Relation.ANY,
+        Role.RESEARCHER: Relation.ANY,
+        Role.STEWARD: Relation.ANY,
+    },
+    # Carriers of a variant, person by person. A geneticist sees only the carriers with a
+    # requisition from their own department (the service filters person by person, each
+    # named in the audit entry); a researcher only the consenting carriers, under project
+    # pseudonyms, within an approved project.
+    Action.VARIANT_CARRIERS: {
+        Role.GENETICIST: Relation.ANY,
+        Role.RESEARCHER: Relation.PROJECT_MEMBER,
+    },
+    # One sample's genotypes at given sites (hom-ref told apart from no-call).
+    Action.VARIANT_GENOTYPES: {
+        Role.OPERATOR: Relation.ANY,
+        Role.CLINICIAN: Relation.OWN_DEPARTMENT,
+        Role.GENETICIST: Relation.OWN_DEPARTMENT,
+        Role.CITIZEN: Relation.SELF,
+    },
+    # Naming a snapshot of the database for reproducible studies.
+    Action.VARIANT_RELEASE: {
+        Role.STEWARD: Relation.ANY,
+    },
+    # Withdrawing a person from research use and research/public frequencies.
+    Action.VARIANT_WITHDRAW: {
+        Role.STEWARD: Relation.ANY,
+        Role.CITIZEN: Relation.SELF,
     },
     Action.AUDIT_READ_PERSON: {
         Role.CITIZEN: Relation.SELF,

@@ -27,6 +27,7 @@ REVISION_TABLES: tuple[tuple[str, str], ...] = (
     ("0002", "objects"),
     ("0003", "sample_events"),
     ("0004", "pipeline_runs"),
+    ("0005", "variant_commits"),
 )
 """A table each revision creates, oldest first: how to recognise an unstamped catalog."""
 

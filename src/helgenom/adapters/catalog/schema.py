@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 
@@ -334,3 +335,54 @@ qc_metrics = Table(
     Column("detail", Text, nullable=False),
 )
 """The QC verdict of a finished run, one row per check (see :mod:`helgenom.core.quality`)."""
+
+variant_commits = Table(
+    "variant_commits",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("snapshot", Text, nullable=False),
+    Column("committed_at", UtcDateTime, nullable=False),
+    Column("committed_by", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("format_version", Integer, nullable=False),
+)
+"""The visible states of the genome database, oldest first; the last one is current.
+
+``snapshot`` is the JSON of the table versions (see
+:class:`helgenom.adapters.variants.tables.Snapshot`). Rows written to the tables after
+the last commit (an interrupted ingest) are invisible: every query reads a snapshot.
+"""
+
+variant_ingests = Table(
+    "variant_ingests",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("sample_id", String(40), ForeignKey("samples.id"), nullable=False, index=True),
+    Column("input_sha256", String(64), nullable=False),
+    Column("object_id", String(40), nullable=True),
+    Column("source_name", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("variants_new", Integer, nullable=True),
+    Column("calls", Integer, nullable=True),
+    Column("ref_blocks", Integer, nullable=True),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("started_by", String(64), nullable=False),
+    Column("committed_at", UtcDateTime, nullable=True),
+    Column("commit_seq", Integer, ForeignKey("variant_commits.seq"), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("format_version", Integer, nullable=False),
+    UniqueConstraint("sample_id", "input_sha256"),
+)
+"""One per sample and input file: ``writing`` (rows may be in the tables, invisible),
+``committed`` (visible from ``commit_seq`` on) or ``failed`` (its rows were removed)."""
+
+variant_releases = Table(
+    "variant_releases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("commit_seq", Integer, ForeignKey("variant_commits.seq"), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("note", Text, nullable=False),
+)
+"""Named snapshots: a study names the release it used and can query it again."""
