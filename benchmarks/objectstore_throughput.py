@@ -615,133 +615,181 @@ def run_round(
     keys: dict[str, str],
     home: str,
     sample_id: str,
+    rotation: int = 0,
 ) -> None:
-    """Every contender once, store direction then fetch direction."""
+    """Every contender once, store direction then fetch direction.
+
+    Within a direction the contenders run in turn, the order rotated by ``rotation``
+    (the repeat number), so that no contender always runs first after the input was
+    written or always follows the same neighbour.
+    """
     size = source.stat().st_size
     s = bench.scratch
     store_root = s / "adapter-store"
     floor_out, io_out = s / "floor.sealed", s / "io.copy"
     c4gh_out, plain_out = s / "cli.c4gh", s / "plain.copy"
-    back = s / "back.out"
     key = "bodies/bench"
+    floor_key = os.urandom(32).hex()
+    made: dict[str, Any] = {}
 
     def step(label: str) -> Any:
         return err.status(f"{label} ({size / MIB:,.0f} MiB)")
 
+    def back(name: str) -> Path:
+        return s / f"back.{name}"
+
     # ---- store ----------------------------------------------------------------------------
-    with step("floor: AEAD + write"):
-        floor_key = os.urandom(32).hex()
-        run = bench.child(
-            "floor_put",
-            {"input": str(source), "output": str(floor_out), "key": floor_key},
-            input_path=source,
-        )
-    bench.row("store", "(a) floor: AEAD + write", size, floor=True).runs.append(run)
-    if floor_out.stat().st_size != size + (size + SEGMENT - 1) // SEGMENT * 28:
-        raise SystemExit("floor wrote the wrong number of bytes")
-    with step("crypto only: encrypt"):
-        run = bench.child("crypto_encrypt", {"size": size}, input_path=None)
-    bench.row("store", "(a') crypto only (AEAD, in memory)", size).runs.append(run)
-    with step("I/O only: read + write, 64 KiB"):
-        run = bench.child(
-            "io_copy",
-            {"input": str(source), "output": str(io_out), "chunk": SEGMENT},
-            input_path=source,
-        )
-    bench.row("store", "(a') I/O only (read + write 64 KiB)", size).runs.append(run)
-    bench.verify(io_out, sha, "I/O-only copy")
-    _unlink(io_out)
+    def floor_put() -> None:
+        with step("floor: AEAD + write"):
+            run = bench.child(
+                "floor_put",
+                {"input": str(source), "output": str(floor_out), "key": floor_key},
+                input_path=source,
+            )
+        bench.row("store", "(a) floor: AEAD + write", size, floor=True).runs.append(run)
+        if floor_out.stat().st_size != size + (size + SEGMENT - 1) // SEGMENT * 28:
+            raise SystemExit("floor wrote the wrong number of bytes")
 
-    with step("helgenom Crypt4ghStore.put"):
-        spec = {**keys, "root": str(store_root), "key": key, "input": str(source)}
-        put = bench.child("adapter_put", spec, input_path=source)
-    if put.result["plaintext_sha256"] != sha:
-        raise SystemExit("Crypt4ghStore.put hashed the input wrongly")
-    bench.row("store", "helgenom Crypt4ghStore.put", size, helgenom=True).runs.append(put)
-    with step("helgenom ObjectService.put"):
-        spec = {"home": home, "input": str(source), "sample_id": sample_id}
-        svc_put = bench.child("service_put", spec, input_path=source)
-    bench.row(
-        "store", "helgenom ObjectService.put (+catalog, audit)", size, helgenom=True
-    ).runs.append(svc_put)
+    def crypto_encrypt() -> None:
+        with step("crypto only: encrypt"):
+            run = bench.child("crypto_encrypt", {"size": size}, input_path=None)
+        bench.row("store", "(a') crypto only (AEAD, in memory)", size).runs.append(run)
 
-    with step("crypt4gh encrypt (CLI)"):
-        run = bench.cli(
-            [_tool("crypt4gh"), "encrypt", "--recipient_pk", keys["pk"]], source, c4gh_out
-        )
-    bench.row("store", "(b) crypt4gh encrypt (CLI)", size, cli=True).runs.append(run)
-    with step("plain copy"):
-        run = bench.child(
-            "plain_copy", {"input": str(source), "output": str(plain_out)}, input_path=source
-        )
-    bench.row("store", "(c) plain copy (copyfileobj)", size).runs.append(run)
+    def io_put() -> None:
+        with step("I/O only: read + write, 64 KiB"):
+            run = bench.child(
+                "io_copy",
+                {"input": str(source), "output": str(io_out), "chunk": SEGMENT},
+                input_path=source,
+            )
+        bench.row("store", "(a') I/O only (read + write 64 KiB)", size).runs.append(run)
+        bench.verify(io_out, sha, "I/O-only copy")
+        _unlink(io_out)
+
+    def adapter_put() -> None:
+        with step("helgenom Crypt4ghStore.put"):
+            spec = {**keys, "root": str(store_root), "key": key, "input": str(source)}
+            put = bench.child("adapter_put", spec, input_path=source)
+        if put.result["plaintext_sha256"] != sha:
+            raise SystemExit("Crypt4ghStore.put hashed the input wrongly")
+        bench.row("store", "helgenom Crypt4ghStore.put", size, helgenom=True).runs.append(put)
+        made["put"] = put
+
+    def service_put() -> None:
+        with step("helgenom ObjectService.put"):
+            spec = {"home": home, "input": str(source), "sample_id": sample_id}
+            svc_put = bench.child("service_put", spec, input_path=source)
+        bench.row(
+            "store", "helgenom ObjectService.put (+catalog, audit)", size, helgenom=True
+        ).runs.append(svc_put)
+        made["svc_put"] = svc_put
+
+    def cli_put() -> None:
+        with step("crypt4gh encrypt (CLI)"):
+            run = bench.cli(
+                [_tool("crypt4gh"), "encrypt", "--recipient_pk", keys["pk"]], source, c4gh_out
+            )
+        bench.row("store", "(b) crypt4gh encrypt (CLI)", size, cli=True).runs.append(run)
+
+    def plain_put() -> None:
+        with step("plain copy"):
+            run = bench.child(
+                "plain_copy", {"input": str(source), "output": str(plain_out)}, input_path=source
+            )
+        bench.row("store", "(c) plain copy (copyfileobj)", size).runs.append(run)
 
     # ---- fetch ----------------------------------------------------------------------------
-    with step("floor: read + AEAD open + write"):
-        run = bench.child(
-            "floor_get",
-            {"input": str(floor_out), "output": str(back), "key": floor_key},
-            input_path=floor_out,
-        )
-    bench.row("fetch", "(a) floor: read + AEAD + write", size, floor=True).runs.append(run)
-    bench.verify(back, sha, "floor decryption")
-    _unlink(back)
-    with step("crypto only: decrypt"):
-        run = bench.child("crypto_decrypt", {"size": size}, input_path=None)
-    bench.row("fetch", "(a') crypto only (AEAD, in memory)", size).runs.append(run)
-    with step("I/O only: read + write, 64 KiB"):
-        run = bench.child(
-            "io_copy",
-            {"input": str(floor_out), "output": str(io_out), "chunk": SEALED},
-            input_path=floor_out,
-        )
-    bench.row("fetch", "(a') I/O only (read + write 64 KiB)", size).runs.append(run)
-    _unlink(io_out, floor_out)
+    def floor_get() -> None:
+        with step("floor: read + AEAD open + write"):
+            run = bench.child(
+                "floor_get",
+                {"input": str(floor_out), "output": str(back("floor")), "key": floor_key},
+                input_path=floor_out,
+            )
+        bench.row("fetch", "(a) floor: read + AEAD + write", size, floor=True).runs.append(run)
+        bench.verify(back("floor"), sha, "floor decryption")
+        _unlink(back("floor"))
 
-    body = store_root / key
-    with step("helgenom Crypt4ghStore.iter_plaintext"):
-        spec = {
-            **keys,
-            "root": str(store_root),
-            "key": key,
-            "output": str(back),
-            "header": put.result["header"],
-            "key_id": put.result["key_id"],
-            "ciphertext_size": put.result["ciphertext_size"],
-        }
-        run = bench.child("adapter_get", spec, input_path=body)
-    bench.row("fetch", "helgenom Crypt4ghStore.iter_plaintext", size, helgenom=True).runs.append(
-        run
-    )
-    bench.verify(back, sha, "Crypt4ghStore.iter_plaintext output")
-    _unlink(back)
-    check_format(bench, body, base64.b64decode(put.result["header"]), keys, source)
-    _unlink(body)
+    def crypto_decrypt() -> None:
+        with step("crypto only: decrypt"):
+            run = bench.child("crypto_decrypt", {"size": size}, input_path=None)
+        bench.row("fetch", "(a') crypto only (AEAD, in memory)", size).runs.append(run)
 
-    with step("helgenom ObjectService.get"):
-        spec = {"home": home, "object_id": svc_put.result["object_id"], "output": str(back)}
-        bodies = sorted((Path(home) / "objects" / "bodies").iterdir(), key=os.path.getmtime)
-        run = bench.child("service_get", spec, input_path=bodies[-1])
-    bench.row(
-        "fetch", "helgenom ObjectService.get (+catalog, audit)", size, helgenom=True
-    ).runs.append(run)
-    bench.verify(back, sha, "ObjectService.get output")
-    _unlink(back)
-    for old in bodies:
+    def io_get() -> None:
+        with step("I/O only: read + write, 64 KiB"):
+            run = bench.child(
+                "io_copy",
+                {"input": str(floor_out), "output": str(io_out), "chunk": SEALED},
+                input_path=floor_out,
+            )
+        bench.row("fetch", "(a') I/O only (read + write 64 KiB)", size).runs.append(run)
+        _unlink(io_out)
+
+    def adapter_get() -> None:
+        put = made["put"]
+        body = store_root / key
+        with step("helgenom Crypt4ghStore.iter_plaintext"):
+            spec = {
+                **keys,
+                "root": str(store_root),
+                "key": key,
+                "output": str(back("adapter")),
+                "header": put.result["header"],
+                "key_id": put.result["key_id"],
+                "ciphertext_size": put.result["ciphertext_size"],
+            }
+            run = bench.child("adapter_get", spec, input_path=body)
+        bench.row(
+            "fetch", "helgenom Crypt4ghStore.iter_plaintext", size, helgenom=True
+        ).runs.append(run)
+        bench.verify(back("adapter"), sha, "Crypt4ghStore.iter_plaintext output")
+        _unlink(back("adapter"))
+        check_format(bench, body, base64.b64decode(put.result["header"]), keys, source)
+
+    def service_get() -> None:
+        with step("helgenom ObjectService.get"):
+            spec = {
+                "home": home,
+                "object_id": made["svc_put"].result["object_id"],
+                "output": str(back("service")),
+            }
+            bodies = sorted((Path(home) / "objects" / "bodies").iterdir(), key=os.path.getmtime)
+            run = bench.child("service_get", spec, input_path=bodies[-1])
+        bench.row(
+            "fetch", "helgenom ObjectService.get (+catalog, audit)", size, helgenom=True
+        ).runs.append(run)
+        bench.verify(back("service"), sha, "ObjectService.get output")
+        _unlink(back("service"))
+
+    def cli_get() -> None:
+        with step("crypt4gh decrypt (CLI)"):
+            run = bench.cli(
+                [_tool("crypt4gh"), "decrypt", "--sk", keys["sk"]], c4gh_out, back("cli")
+            )
+        bench.row("fetch", "(b) crypt4gh decrypt (CLI)", size, cli=True).runs.append(run)
+        bench.verify(back("cli"), sha, "crypt4gh decrypt output")
+        _unlink(back("cli"))
+
+    def plain_get() -> None:
+        with step("plain copy back"):
+            run = bench.child(
+                "plain_copy",
+                {"input": str(plain_out), "output": str(back("plain"))},
+                input_path=plain_out,
+            )
+        bench.row("fetch", "(c) plain copy (copyfileobj)", size).runs.append(run)
+        bench.verify(back("plain"), sha, "plain copy")
+        _unlink(back("plain"))
+
+    stores = [floor_put, crypto_encrypt, io_put, adapter_put, service_put, cli_put, plain_put]
+    fetches = [floor_get, crypto_decrypt, io_get, adapter_get, service_get, cli_get, plain_get]
+    for steps in (stores, fetches):
+        turn = rotation % len(steps)
+        for run_step in steps[turn:] + steps[:turn]:
+            run_step()
+    _unlink(floor_out, c4gh_out, plain_out, store_root / key)
+    for old in (Path(home) / "objects" / "bodies").iterdir():
         _unlink(old)  # keep the disk free; the catalog rows are not used again
-
-    with step("crypt4gh decrypt (CLI)"):
-        run = bench.cli([_tool("crypt4gh"), "decrypt", "--sk", keys["sk"]], c4gh_out, back)
-    bench.row("fetch", "(b) crypt4gh decrypt (CLI)", size, cli=True).runs.append(run)
-    bench.verify(back, sha, "crypt4gh decrypt output")
-    _unlink(back, c4gh_out)
-    with step("plain copy back"):
-        run = bench.child(
-            "plain_copy", {"input": str(plain_out), "output": str(back)}, input_path=plain_out
-        )
-    bench.row("fetch", "(c) plain copy (copyfileobj)", size).runs.append(run)
-    bench.verify(back, sha, "plain copy")
-    _unlink(back, plain_out)
 
 
 def check_format(
@@ -954,7 +1002,7 @@ def main(argv: list[str] | None = None) -> int:
     parent = args.dir or PROJECT_ROOT.parent
     parent.mkdir(parents=True, exist_ok=True)
     size = args.size_mb * MIB
-    need = 4.2 * size + (3.2 * args.big_size_mb * MIB)
+    need = 7.2 * size + (3.2 * args.big_size_mb * MIB)
     free = shutil.disk_usage(parent).free
     if free < need:
         raise SystemExit(f"{parent} has {free / 1e9:.1f} GB free; this run needs {need / 1e9:.1f}")
@@ -975,7 +1023,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": bench.child("idle_python", {}, input_path=None).rss_bytes / MB,
         }
         for repeat in range(args.repeat):
-            run_round(bench, source, sha, keys, home, sample_ids[repeat])
+            run_round(bench, source, sha, keys, home, sample_ids[repeat], rotation=repeat)
         _unlink(source)
         rows = bench.rows
         small = [r for r in rows if r.contender.startswith("helgenom Crypt4ghStore")]
