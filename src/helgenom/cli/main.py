@@ -1366,6 +1366,12 @@ def audit_log_cmd(
     out.print(table)
 
 
+# The genome database's commands live in their own module (it imports this one).
+from helgenom.cli.variants import variants_app  # noqa: E402
+
+app.add_typer(variants_app, name="variants")
+
+
 def main() -> None:
     """Entry point of the ``helgenom`` script and ``python -m helgenom``."""
     app(prog_name="helgenom")

@@ -26,6 +26,7 @@ from helgenom.services.requisitions import RequisitionService
 from helgenom.services.research import ResearchService
 from helgenom.services.samples import SampleService
 from helgenom.services.settings import Settings, load_settings
+from helgenom.services.variants import VariantService
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Platform:
     indications: IndicationService
     references: ReferenceService
     pipeline: PipelineService
+    variants: VariantService
 
     def context(
         self,
@@ -61,8 +63,11 @@ class Platform:
         return make_context(principal, purpose=purpose, project=project)
 
     def close(self) -> None:
-        """Release database connections."""
-        self.catalog.dispose()
+        """Release database connections (and a query engine's session)."""
+        try:
+            self.variants.close()
+        finally:
+            self.catalog.dispose()
 
     def __enter__(self) -> Platform:
         return self
@@ -167,6 +172,18 @@ def open_platform(home: str | None = None, *, settings: Settings | None = None) 
                 "max_jobs": settings.slurm_max_jobs,
                 "status_command": settings.slurm_status_command,
             },
+        ),
+        variants=VariantService(
+            catalog,
+            gate,
+            vault,
+            objects,
+            references,
+            settings.home / "variants",
+            settings.home / "work",
+            engine=settings.variant_engine,
+            spark_master=settings.spark_master,
+            project_key=pseudonym_key,
         ),
     )
 

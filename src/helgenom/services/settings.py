@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     """Slurm jobs of one pipeline run queued or running at once."""
     slurm_status_command: Literal["squeue", "sacct"] = "squeue"
     """How job states are polled: ``squeue`` (no accounting database) or ``sacct``."""
+    variant_engine: Literal["duckdb", "spark"] = "duckdb"
+    """Query engine of the genome database: ``duckdb`` (embedded) or ``spark``."""
+    spark_master: str = "local[2]"
+    """Spark master URL with ``variant_engine = spark`` (``spark://host:7077`` on a cluster)."""
     format_version: int = CONFIG_FORMAT_VERSION
     """Version of the config file format."""
 

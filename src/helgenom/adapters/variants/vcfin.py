@@ -1,0 +1,1022 @@
+"""Ingest of one sample's VCF or gVCF into the rows of the national genome database.
+
+:func:`read_sample_vcf` reads a single-sample VCF/gVCF (plain or gzip/BGZF) in one
+streaming pass that
+
+1. validates the file (header and every record, see
+   :mod:`~helgenom.adapters.variants.vcfheader` and
+   :mod:`~helgenom.adapters.variants.vcfrecord`) plus what the instance needs: one
+   sample column named as the sample is registered, contigs of the instance's build
+   (same lengths), REF equal to the reference FASTA, nothing past a contig's end, a
+   ``GT`` on every record;
+2. turns homozygous-reference records (gVCF blocks with ``END``, ``0/0`` records) into
+   ``ref_blocks`` rows and biallelic SNVs (already normal) into ``variants`` and
+   ``calls`` rows directly; and
+3. writes every other non-reference record (indels, MNVs, multi-allelic sites) in a
+   reduced form (``GT:GQ:DP:AD`` plus the original genotype as ``INFO/OGT``) to a
+   temporary VCF, which ``bcftools norm -m -any --multi-overlaps . -f REF`` splits,
+   left-aligns and trims; a second pass turns its records into rows.
+
+Rows follow :mod:`~helgenom.adapters.variants.schema` exactly. Rules worth knowing:
+
+* A split multi-allelic genotype gives one call per ALT allele: ``call_alt_count``
+  copies of that allele, ``call_other_count`` copies of the record's other ALT alleles
+  (``1/2`` -> two calls 1+1), ``call_ploidy`` the called alleles of the original
+  genotype; ``call_gt`` is bcftools' split genotype (other alleles written ``.``).
+  Every call has a ``variants`` row, even one with ``call_alt_count`` 0.
+* Symbolic (``<NON_REF>``, ``<*>``, ``<DEL>``), ``*`` and breakend alleles are never
+  variants; a non-reference genotype made only of them gives no row.
+* Records whose FILTER is neither ``PASS`` nor ``.`` give no row (the site counts as
+  not covered) and are counted in :attr:`IngestBatch.records_filtered`.
+* Fully missing genotypes (``./.``) give no row; missing alleles are left out of
+  the ploidy. Sex and hemizygosity are not decided here.
+
+Errors are :class:`~helgenom.core.errors.FormatError` naming the file, the line and
+position, the problem and the fix, never a genotype or an allele. Temporary files
+live in a private folder in ``workdir`` that is removed on success and failure.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import re
+import shutil
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, cast
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pysam
+import pysam.bcftools
+import pysam.utils
+
+from helgenom.adapters.variants import schema
+from helgenom.adapters.variants.vcfheader import HeaderParser, HeaderProblem, VcfHeader
+from helgenom.adapters.variants.vcfrecord import (
+    INT32_MAX,
+    Genotype,
+    RecordChecker,
+    RecordProblem,
+    parse_genotype,
+)
+from helgenom.core.errors import ConfigurationError, FormatError, redact_numbers
+
+CHUNK_ROWS = 65_536
+"""Rows collected in Python lists before they become one Arrow record batch."""
+REFERENCE_WINDOW = 1 << 20
+"""Bases of the reference FASTA fetched at a time for the REF check."""
+MAX_PLOIDY = 127
+"""Largest ploidy a row can hold (``int8``)."""
+
+_ACGT = frozenset("ACGTacgt")
+_SYMBOL_START = frozenset("<*[].")
+_OGT = re.compile(r"(?:^|;)OGT=([^;]+)")
+_BCFTOOLS_AT = re.compile(r" at (?P<ctg>[^\s:]+):(?P<pos>[0-9]+)")
+
+
+@dataclass(frozen=True)
+class IngestBatch:
+    """The rows one sample file contributes, and what the ingest saw."""
+
+    variants: pa.Table
+    """Rows of :data:`schema.VARIANTS` (one per call)."""
+    calls: pa.Table
+    """Rows of :data:`schema.CALLS`."""
+    ref_blocks: pa.Table
+    """Rows of :data:`schema.REF_BLOCKS`."""
+    sample_id: str
+    """The sample the rows belong to."""
+    ingest_id: str
+    """The ingest that produced the rows."""
+    sha256: str
+    """SHA-256 (hex) of the input file's bytes as given (compressed or not)."""
+    contigs: tuple[str, ...]
+    """Contigs that records were on, in file order."""
+    records: int
+    """Data lines read."""
+    records_normalised: int
+    """Non-reference records passed through ``bcftools norm``."""
+    records_filtered: int
+    """Records skipped because FILTER was neither PASS nor '.'."""
+    records_no_call: int
+    """Records skipped because the genotype was fully missing."""
+    records_symbolic: int
+    """Non-reference records skipped because all their ALT alleles were symbolic,
+    ``*`` or breakends."""
+    vcf_version: str
+    """``VCFv4.2`` etc."""
+
+
+@dataclass(frozen=True)
+class VcfSummary:
+    """What :func:`check_vcf` found in a valid file."""
+
+    vcf_version: str
+    """``VCFv4.2`` etc."""
+    samples: tuple[str, ...]
+    """Sample column names."""
+    records: int
+    """Data lines."""
+    contigs: tuple[str, ...]
+    """Contigs that records were on, in file order."""
+    sha256: str
+    """SHA-256 (hex) of the file's bytes."""
+
+
+class _HashingReader(io.RawIOBase):
+    """A raw reader that hashes every byte read through it."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        n = self._raw.readinto(view)  # type: ignore[attr-defined]
+        if n:
+            self.digest.update(view[:n])
+        return int(n or 0)
+
+    def drain(self) -> str:
+        """Hash the rest of the file and return the hex digest."""
+        while chunk := self._raw.read(1 << 20):
+            self.digest.update(chunk)
+        return self.digest.hexdigest()
+
+
+def _label(path: Path) -> str:
+    """The file as named in messages (digit runs that may be a CPR number redacted)."""
+    return redact_numbers(path.name)
+
+
+class _VcfFile:
+    """One pass over a VCF file: header, checked records, checksum."""
+
+    def __init__(self, path: Path, known_contigs: Mapping[str, int] | None) -> None:
+        self.path = path
+        self.label = _label(path)
+        self.known_contigs = known_contigs
+        self._stack: list[io.IOBase | IO[bytes]] = []
+        self._hashing: _HashingReader | None = None
+        self._lines: Iterator[bytes] = iter(())
+        self._stream: IO[bytes] | None = None
+        self.lineno = 0
+        self.header: VcfHeader | None = None
+        self.checker: RecordChecker | None = None
+
+    def open(self) -> VcfHeader:
+        """Open the file and read its header.
+
+        Raises
+        ------
+        FormatError
+            The file is empty, BCF, not gzip/BGZF or plain text, or its header is invalid.
+        """
+        raw = self.path.open("rb")
+        self._stack.append(raw)
+        magic = raw.read(4)
+        raw.seek(0)
+        if not magic:
+            raise FormatError(f"{self.label}: the file is empty; submit the VCF or gVCF file")
+        self._hashing = _HashingReader(raw)
+        buffered = io.BufferedReader(self._hashing, 1 << 20)
+        self._stack.append(buffered)
+        stream: IO[bytes] = buffered
+        if magic[:2] == b"\x1f\x8b":
+            gz = gzip.GzipFile(fileobj=buffered, mode="rb")
+            self._stack.append(gz)
+            stream = cast(IO[bytes], gz)
+            try:
+                head = gz.peek(4)[:4]
+            except (OSError, EOFError, zlib.error) as exc:
+                raise self._gzip_error(exc) from None
+            if head.startswith(b"BCF"):
+                raise FormatError(
+                    f"{self.label}: the file is BCF; submit VCF: convert it with "
+                    "bcftools view -Oz -o sample.vcf.gz"
+                )
+        self._stream = stream
+        self._lines = iter(stream)
+        parser = HeaderParser(self.known_contigs)
+        while True:
+            raw_line = self._next()
+            if raw_line is None:
+                if self.lineno == 0:
+                    raise FormatError(f"{self.label}: the file is empty; submit a VCF file")
+                raise FormatError(
+                    f"{self.label}: the header has no #CHROM column line; the file is "
+                    "truncated or not a VCF file"
+                )
+            text = self._text(raw_line)
+            if text.startswith("#") and not text.startswith("##"):
+                self.header = parser.columns(text)
+                break
+            parser.meta(text)
+        self.checker = RecordChecker(self.header, self.known_contigs)
+        return self.header
+
+    def _gzip_error(self, exc: BaseException) -> FormatError:
+        return FormatError(
+            f"{self.label}: the file is not valid gzip/BGZF (near line {self.lineno}: "
+            f"{type(exc).__name__}); the upload may be truncated: submit it again, or "
+            "compress it with bgzip"
+        )
+
+    def _next(self) -> bytes | None:
+        try:
+            raw_line = next(self._lines)
+        except StopIteration:
+            return None
+        except (OSError, EOFError, zlib.error) as exc:
+            raise self._gzip_error(exc) from None
+        self.lineno += 1
+        return raw_line
+
+    def _text(self, raw_line: bytes) -> str:
+        if not raw_line.endswith(b"\n"):
+            raise FormatError(
+                f"{self.label}: line {self.lineno}: the last line does not end with a newline "
+                "(the file may be truncated); submit the complete file"
+            )
+        try:
+            text = raw_line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise FormatError(
+                f"{self.label}: line {self.lineno}: the line is not UTF-8 text; "
+                "submit a text VCF (or gzip/BGZF-compressed VCF)"
+            ) from None
+        text = text[:-1]
+        if text.endswith("\r"):
+            text = text[:-1]
+        return text
+
+    def chunks(self) -> Iterator[tuple[int, list[str]]]:
+        """Yield the data lines in chunks of about 1 MiB: ``(number of the chunk's first
+        line, lines without their newline)``. Lines are not checked here.
+
+        Raises
+        ------
+        FormatError
+            The compression is broken, a line is not UTF-8 or the last line has no newline.
+        """
+        stream = self._stream
+        assert stream is not None
+        while True:
+            try:
+                raw = stream.readlines(1 << 20)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise self._gzip_error(exc) from None
+            if not raw:
+                return
+            first = self.lineno + 1
+            data = b"".join(raw)
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                line = first + data.count(b"\n", 0, exc.start)
+                raise FormatError(
+                    f"{self.label}: line {line}: the line is not UTF-8 text; submit a text "
+                    "VCF (or gzip/BGZF-compressed VCF)"
+                ) from None
+            if not text.endswith("\n"):
+                raise FormatError(
+                    f"{self.label}: line {first + len(raw) - 1}: the last line does not end "
+                    "with a newline (the file may be truncated); submit the complete file"
+                )
+            if "\r" in text:
+                text = text.replace("\r\n", "\n")
+            lines = text.split("\n")
+            lines.pop()
+            self.lineno += len(lines)
+            yield first, lines
+
+    def sha256(self) -> str:
+        """The SHA-256 of the whole file (call after reading every record)."""
+        assert self._hashing is not None
+        return self._hashing.drain()
+
+    def close(self) -> None:
+        """Close every stream opened."""
+        while self._stack:
+            self._stack.pop().close()
+
+
+@contextmanager
+def _reading(path: Path, known_contigs: Mapping[str, int] | None) -> Iterator[_VcfFile]:
+    """Open ``path`` for one pass; problems become FormatError naming the file."""
+    vcf = _VcfFile(path, known_contigs)
+    try:
+        yield vcf
+    except HeaderProblem as exc:
+        raise FormatError(f"{vcf.label}: {redact_numbers(str(exc))}") from None
+    except RecordProblem as exc:
+        raise FormatError(f"{vcf.label}: {exc}") from None
+    finally:
+        vcf.close()
+
+
+def check_vcf(
+    path: str | os.PathLike[str], *, known_contigs: Mapping[str, int] | None = None
+) -> VcfSummary:
+    """Validate a VCF file (any number of samples) without ingesting it.
+
+    Parameters
+    ----------
+    path
+        The VCF (plain, gzip or BGZF).
+    known_contigs
+        Contig names exempt from the contig-name syntax rules (the instance's).
+
+    Returns
+    -------
+    VcfSummary
+        Version, samples, record count, contigs and checksum.
+
+    Raises
+    ------
+    FormatError
+        The file breaks the VCF format (see :mod:`vcfheader` and :mod:`vcfrecord`).
+    """
+    with _reading(Path(path), known_contigs) as vcf:
+        header = vcf.open()
+        seen: list[str] = []
+        current = None
+        count = 0
+        checker = vcf.checker
+        assert checker is not None
+        check = checker.check
+        for first, lines in vcf.chunks():
+            for lineno, line in enumerate(lines, first):
+                cols = line.split("\t")
+                check(cols, lineno)
+                if cols[0] != current:
+                    current = cols[0]
+                    if current not in seen:
+                        seen.append(current)
+            count += len(lines)
+        digest = vcf.sha256()
+    return VcfSummary(
+        vcf_version=f"VCFv{header.version[0]}.{header.version[1]}",
+        samples=header.samples,
+        records=count,
+        contigs=tuple(seen),
+        sha256=digest,
+    )
+
+
+def variant_type(ref: str, alt: str) -> str:
+    """``snv``, ``mnv``, ``ins``, ``del`` or ``complex`` for a normalised allele pair."""
+    lr, la = len(ref), len(alt)
+    if lr == la:
+        return "snv" if lr == 1 else "mnv"
+    if lr == 1 and alt[0] == ref:
+        return "ins"
+    if la == 1 and ref[0] == alt:
+        return "del"
+    return "complex"
+
+
+def _count(text: str | None) -> int | None:
+    """A non-negative 32-bit integer from a FORMAT value, else None."""
+    if text is None or not text.isdigit() or not text.isascii() or len(text) > 10:
+        return None
+    value = int(text)
+    return value if value <= INT32_MAX else None
+
+
+class _Rows:
+    """Rows of the three tables, collected per chunk and converted once per chunk.
+
+    A call is the tuple ``(contig, pos, ref, alt, variant_type, gt, ploidy, alt_count,
+    other_count, phased, gq, dp, ad_ref, ad_alt)``; ``variant_id`` and
+    ``variant_end`` are computed by Arrow when a chunk is converted.
+    """
+
+    def __init__(self, sample_id: str, ingest_id: str) -> None:
+        self.sample_id = sample_id
+        self.ingest_id = ingest_id
+        self.calls: list[tuple[Any, ...]] = []
+        self.blocks: list[tuple[Any, ...]] = []
+        self.variant_batches: list[pa.RecordBatch] = []
+        self.call_batches: list[pa.RecordBatch] = []
+        self.block_batches: list[pa.RecordBatch] = []
+
+    def call(
+        self,
+        contig: str,
+        pos: int,
+        ref: str,
+        alt: str,
+        gt: str,
+        ploidy: int,
+        alt_count: int,
+        other_count: int,
+        phased: bool,
+        gq: int | None,
+        dp: int | None,
+        ad_ref: int | None,
+        ad_alt: int | None,
+    ) -> None:
+        """Add one call (and its variant)."""
+        self.calls.append(
+            (
+                contig,
+                pos,
+                ref,
+                alt,
+                variant_type(ref, alt),
+                gt,
+                ploidy,
+                alt_count,
+                other_count,
+                phased,
+                gq,
+                dp,
+                ad_ref,
+                ad_alt,
+            )
+        )
+        if len(self.calls) >= CHUNK_ROWS:
+            self.flush_calls()
+
+    def flush_calls(self) -> None:
+        """Convert the collected calls to record batches (and empty the list in place)."""
+        if not self.calls:
+            return
+        n = len(self.calls)
+        (contig, pos, ref, alt, vtype, gt, ploidy, altc, otherc, phased, gq, dp, ad_ref,
+         ad_alt) = zip(*self.calls, strict=True)  # fmt: skip
+        self.calls.clear()
+        ingest = pa.repeat(self.ingest_id, n)
+        contig_a = pa.array(contig, pa.string())
+        pos_a = pa.array(pos, pa.int64())
+        ref_a = pa.array(ref, pa.string())
+        alt_a = pa.array(alt, pa.string())
+        vid_a = pc.binary_join_element_wise(
+            contig_a, pc.cast(pos_a, pa.string()), ref_a, alt_a, "-"
+        )
+        end_a = pc.subtract(pc.add(pos_a, pc.cast(pc.utf8_length(ref_a), pa.int64())), 1)
+        self.variant_batches.append(
+            pa.RecordBatch.from_arrays(
+                [vid_a, contig_a, pos_a, end_a, ref_a, alt_a, pa.array(vtype, pa.string()), ingest],
+                schema=schema.VARIANTS,
+            )
+        )
+        self.call_batches.append(
+            pa.RecordBatch.from_arrays(
+                [
+                    pa.repeat(self.sample_id, n),
+                    vid_a,
+                    contig_a,
+                    pos_a,
+                    pa.array(gt, pa.string()),
+                    pa.array(ploidy, pa.int8()),
+                    pa.array(altc, pa.int8()),
+                    pa.array(otherc, pa.int8()),
+                    pa.array(phased, pa.bool_()),
+                    pa.array(gq, pa.int32()),
+                    pa.array(dp, pa.int32()),
+                    pa.array(ad_ref, pa.int32()),
+                    pa.array(ad_alt, pa.int32()),
+                    ingest,
+                ],
+                schema=schema.CALLS,
+            )
+        )
+
+    def flush_blocks(self) -> None:
+        """Convert the collected reference blocks to a record batch (emptying the list)."""
+        if not self.blocks:
+            return
+        n = len(self.blocks)
+        contig, start, end, ploidy, gq, dp = zip(*self.blocks, strict=True)
+        self.blocks.clear()
+        self.block_batches.append(
+            pa.RecordBatch.from_arrays(
+                [
+                    pa.repeat(self.sample_id, n),
+                    pa.array(contig, pa.string()),
+                    pa.array(start, pa.int64()),
+                    pa.array(end, pa.int64()),
+                    pa.array(ploidy, pa.int8()),
+                    pa.array(gq, pa.int32()),
+                    pa.array(dp, pa.int32()),
+                    pa.repeat(self.ingest_id, n),
+                ],
+                schema=schema.REF_BLOCKS,
+            )
+        )
+
+    def tables(self) -> tuple[pa.Table, pa.Table, pa.Table]:
+        """The variants, calls and ref_blocks tables."""
+        self.flush_calls()
+        self.flush_blocks()
+        return (
+            pa.Table.from_batches(self.variant_batches, schema=schema.VARIANTS),
+            pa.Table.from_batches(self.call_batches, schema=schema.CALLS),
+            pa.Table.from_batches(self.block_batches, schema=schema.REF_BLOCKS),
+        )
+
+
+class _Reference:
+    """The instance's FASTA, read one window of bases at a time for the REF checks."""
+
+    def __init__(self, fasta_path: Path, contigs: Mapping[str, int]) -> None:
+        try:
+            self.fasta = pysam.FastaFile(str(fasta_path))
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(
+                f"the reference FASTA {fasta_path} cannot be opened ({type(exc).__name__}); "
+                "prepare the instance's reference (FASTA with .fai index)"
+            ) from None
+        self.contigs = contigs
+        self.contig = ""
+        self.length = 0
+
+    def switch(self, contig: str) -> None:
+        """Start reading ``contig``.
+
+        Raises
+        ------
+        ConfigurationError
+            The FASTA lacks the contig or has another length than the instance's build.
+        """
+        try:
+            length = self.fasta.get_reference_length(contig)
+        except KeyError:
+            raise ConfigurationError(
+                f"the reference FASTA lacks contig {contig}, which the instance's build "
+                "lists; prepare the reference again"
+            ) from None
+        if length != self.contigs[contig]:
+            raise ConfigurationError(
+                f"the reference FASTA has contig {contig} with {length} bases but the "
+                f"instance's build says {self.contigs[contig]}; prepare the reference again"
+            )
+        self.contig, self.length = contig, length
+
+    def window(self, start: int, size: int) -> tuple[int, int, str]:
+        """``(lo, hi, bases)``: upper-case bases ``[lo, hi)`` (0-based) from ``start``,
+        at least ``size`` and usually :data:`REFERENCE_WINDOW` long."""
+        hi = min(self.length, start + max(REFERENCE_WINDOW, size))
+        return start, hi, self.fasta.fetch(self.contig, start, hi).upper()
+
+    def close(self) -> None:
+        """Close the FASTA."""
+        self.fasta.close()
+
+
+def _compatible(found: str, ref: str) -> bool:
+    """Whether ``ref`` agrees with reference bases ``found`` where both are A/C/G/T."""
+    wanted = ref.upper()
+    if len(found) != len(wanted):
+        return False
+    return all(
+        a == b or a not in "ACGT" or b not in "ACGT" for a, b in zip(found, wanted, strict=True)
+    )
+
+
+_NORM_HEADER = (
+    "##fileformat=VCFv4.2\n"
+    '##INFO=<ID=OGT,Number=1,Type=String,Description="Genotype before splitting">\n'
+    '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+    '##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Genotype quality">\n'
+    '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth">\n'
+    '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths">\n'
+)
+
+
+def _plain_alt(allele: str) -> bool:
+    return allele[0] not in _SYMBOL_START and allele[-1] not in "].["
+
+
+def read_sample_vcf(
+    path: str | os.PathLike[str],
+    *,
+    sample_name: str,
+    reference_fasta: str | os.PathLike[str],
+    contigs: Mapping[str, int],
+    ingest_id: str,
+    sample_id: str,
+    workdir: str | os.PathLike[str],
+) -> IngestBatch:
+    """Validate and normalise one sample's VCF/gVCF into table rows (see module doc).
+
+    Parameters
+    ----------
+    path
+        The single-sample VCF or gVCF (plain, gzip or BGZF).
+    sample_name
+        The name the sample column must have.
+    reference_fasta
+        The instance's reference FASTA (with ``.fai``).
+    contigs
+        The instance's build: contig name -> length.
+    ingest_id, sample_id
+        Written into every row.
+    workdir
+        Folder for temporary files (a private sub-folder is made and removed).
+
+    Returns
+    -------
+    IngestBatch
+        The three tables, counts and the file's SHA-256.
+
+    Raises
+    ------
+    FormatError
+        The file is not a valid VCF, has not exactly one sample named ``sample_name``,
+        uses a contig outside ``contigs`` or of another length, has a REF that differs
+        from the reference, a record past a contig's end, or a record without GT.
+    ConfigurationError
+        The reference FASTA cannot be read or disagrees with ``contigs``.
+    OSError
+        The file cannot be opened or read (missing, permissions).
+    """
+    source = Path(path)
+    label = _label(source)
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".helgenom-ingest-", dir=work))
+    reference: _Reference | None = None
+    try:
+        reference = _Reference(Path(reference_fasta), contigs)
+        rows = _Rows(sample_id, ingest_id)
+        split_path = tmp / "split.vcf"
+        with _reading(source, contigs) as vcf, split_path.open("w", encoding="utf-8") as split:
+            header = vcf.open()
+            _check_header(header, label, sample_name, contigs)
+            split.write(_NORM_HEADER)
+            for name, length in contigs.items():
+                split.write(f"##contig=<ID={name},length={length}>\n")
+            split.write(f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{sample_name}\n")
+            stats = _first_pass(vcf, label, contigs, reference, rows, split)
+            digest = vcf.sha256()
+        normalised = stats["normalised"]
+        if normalised:
+            norm_path = tmp / "norm.vcf"
+            _normalise(split_path, norm_path, Path(reference_fasta), label)
+            _second_pass(norm_path, rows)
+        variants, calls, blocks = rows.tables()
+        _check_unique(calls, label)
+        return IngestBatch(
+            variants=variants,
+            calls=calls,
+            ref_blocks=blocks,
+            sample_id=sample_id,
+            ingest_id=ingest_id,
+            sha256=digest,
+            contigs=tuple(stats["contigs"]),
+            records=stats["records"],
+            records_normalised=normalised,
+            records_filtered=stats["filtered"],
+            records_no_call=stats["no_call"],
+            records_symbolic=stats["symbolic"],
+            vcf_version=f"VCFv{header.version[0]}.{header.version[1]}",
+        )
+    finally:
+        if reference is not None:
+            reference.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_header(
+    header: VcfHeader, label: str, sample_name: str, contigs: Mapping[str, int]
+) -> None:
+    if len(header.samples) != 1:
+        raise FormatError(
+            f"{label}: the file has {len(header.samples)} sample columns but a single-sample "
+            "VCF is needed; extract the sample with bcftools view -s NAME"
+        )
+    found = header.samples[0]
+    if found != sample_name:
+        raise FormatError(
+            f"{label}: the sample column is named {redact_numbers(found)!r} but the sample "
+            f"is registered as {redact_numbers(sample_name)!r}; check that this is the "
+            "right file for the sample, then rename the column (bcftools reheader -s)"
+        )
+    for name, length in header.contigs.items():
+        if name in contigs and length is not None and length != contigs[name]:
+            raise FormatError(
+                f"{label}: the header declares contig {name} with length {length} but the "
+                f"instance's reference build has {contigs[name]}; the file was made against "
+                "another reference build: call the sample against the instance's reference"
+            )
+
+
+def _first_pass(
+    vcf: _VcfFile,
+    label: str,
+    contigs: Mapping[str, int],
+    reference: _Reference,
+    rows: _Rows,
+    split: IO[str],
+) -> dict[str, Any]:
+    """Check every record; emit blocks and SNV calls; write the rest for bcftools.
+
+    This is the hot loop of the ingest: the common cases are written out inline.
+    """
+    checker = vcf.checker
+    assert checker is not None
+    check = checker.check
+    seen: list[str] = []
+    current = ""
+    length = 0
+    records = filtered = no_call = symbolic = normalised = 0
+    calls = rows.calls
+    blocks = rows.blocks
+    write = split.write
+    ref_lo = ref_hi = 0
+    ref_seq = ""
+    lineno = 0
+
+    def fail(problem: str, fix: str) -> FormatError:
+        return FormatError(f"{label}: line {lineno} ({checker.where}): {problem}; {fix}")
+
+    for first, lines in vcf.chunks():
+        records += len(lines)
+        lineno = first - 1
+        for line in lines:
+            lineno += 1
+            cols = line.split("\t")
+            check(cols, lineno)
+            chrom = cols[0]
+            if chrom != current:
+                if chrom not in contigs:
+                    raise fail(
+                        f"contig {redact_numbers(chrom)} is not in the instance's reference build",
+                        "call the sample against the instance's reference (check chr "
+                        "prefixes and the build)",
+                    )
+                current = chrom
+                length = contigs[chrom]
+                reference.switch(chrom)
+                ref_lo = ref_hi = 0
+                if chrom not in seen:
+                    seen.append(chrom)
+            pos = checker.pos
+            ref = cols[3]
+            nref = len(ref)
+            last = pos + nref - 1
+            end = checker.end
+            if pos < 1 or last > length or (end is not None and (end > length or end < pos)):
+                _position_problem(fail, pos, end, last, length)
+            start = pos - 1
+            if start < ref_lo or start + nref > ref_hi:
+                ref_lo, ref_hi, ref_seq = reference.window(start, nref)
+            found = ref_seq[start - ref_lo : start - ref_lo + nref]
+            if found != ref and found != ref.upper() and not _compatible(found, ref):
+                raise fail(
+                    "REF differs from the instance's reference sequence",
+                    "call the sample against the instance's reference build (bcftools norm "
+                    "--check-ref shows every mismatch)",
+                )
+            plan = checker.plan
+            if plan is None or not plan.has_gt:
+                raise fail("the record has no GT", "give every record a GT (first FORMAT key)")
+            filt = cols[6]
+            if filt != "PASS" and filt != ".":
+                filtered += 1
+                continue
+            gt = checker.gt0
+            if gt is None or gt.called == 0:
+                no_call += 1
+                continue
+            if gt.called > MAX_PLOIDY:
+                raise fail("the genotype has more than 127 alleles", "check the GT values")
+            values = checker.values0
+            nvalues = len(values)
+            # GQ and DP are reserved Integer fields: after the checks a value is '.', a
+            # negative number or a 32-bit count.
+            i = plan.gq
+            gq = int(values[i]) if 0 <= i < nvalues and values[i].isdigit() else None
+            i = plan.dp
+            dp = int(values[i]) if 0 <= i < nvalues and values[i].isdigit() else None
+            if gt.nonref == 0:
+                i = plan.min_dp
+                if 0 <= i < nvalues and (min_dp := _count(values[i])) is not None:
+                    dp = min_dp
+                blocks.append(
+                    (chrom, pos, last if end is None or end < last else end, gt.called, gq, dp)
+                )
+                if len(blocks) >= CHUNK_ROWS:
+                    rows.flush_blocks()
+                continue
+            alts = checker.alts
+            if gt.top > len(alts):
+                raise fail(
+                    "the GT refers to an ALT allele that the record does not list",
+                    "write the ALT alleles the genotype carries",
+                )
+            i = plan.ad
+            ad = values[i] if 0 <= i < nvalues else "."
+            alt = alts[0]
+            if nref == 1 and len(alts) == 1 and alt in _ACGT:
+                ad_ref = ad_alt = None
+                if ad != ".":
+                    parts = ad.split(",")
+                    if len(parts) == 2:
+                        ad_ref, ad_alt = _count(parts[0]), _count(parts[1])
+                calls.append(
+                    (
+                        chrom,
+                        pos,
+                        ref.upper(),
+                        alt.upper(),
+                        "snv",
+                        values[0],
+                        gt.called,
+                        gt.nonref,
+                        0,
+                        gt.phased,
+                        gq,
+                        dp,
+                        ad_ref,
+                        ad_alt,
+                    )
+                )
+                if len(calls) >= CHUNK_ROWS:
+                    rows.flush_calls()
+                continue
+            if not any(_plain_alt(a) for a in alts) or any(
+                a[0] in "[]." or a[-1] in "[]." for a in alts
+            ):
+                symbolic += 1
+                continue
+            normalised += 1
+            if ad != "." and (
+                ad.count(",") != len(alts) or not all(_count(p) is not None for p in ad.split(","))
+            ):
+                ad = "."
+            gt_text = values[0]
+            if gt_text[0] in "|/":
+                gt_text = gt_text[1:]  # VCF 4.4 haploid phasing, unknown to bcftools
+            info = f"OGT={values[0]}"
+            write(
+                f"{chrom}\t{pos}\t.\t{ref.upper()}\t{','.join(a.upper() for a in alts)}\t.\t.\t"
+                f"{info}\tGT:GQ:DP:AD\t{gt_text}:{'.' if gq is None else gq}:"
+                f"{'.' if dp is None else dp}:{ad}\n"
+            )
+    return {
+        "records": records,
+        "normalised": normalised,
+        "filtered": filtered,
+        "no_call": no_call,
+        "symbolic": symbolic,
+        "contigs": seen,
+    }
+
+
+def _position_problem(
+    fail: Callable[[str, str], FormatError], pos: int, end: int | None, last: int, length: int
+) -> None:
+    """Raise the error for a record outside its contig.
+
+    Raises
+    ------
+    FormatError
+        Always.
+    """
+    if pos < 1:
+        raise fail("POS 0 is not a position of the genome", "use 1-based positions")
+    if end is not None and end < pos:
+        raise fail("INFO/END is before POS", "correct END (the last base of the record)")
+    raise fail(
+        f"the record reaches past the end of the contig ({length} bases)",
+        "check that the file was made against the instance's reference build",
+    )
+
+
+def _normalise(source: Path, target: Path, fasta: Path, label: str) -> None:
+    """Split, left-align and trim with ``bcftools norm``.
+
+    Raises
+    ------
+    FormatError
+        bcftools rejects a record (the message keeps only the kind and position).
+    """
+    try:
+        pysam.bcftools.norm(
+            "-m",
+            "-any",
+            "--multi-overlaps",
+            ".",
+            "-f",
+            str(fasta),
+            "-c",
+            "w",
+            "--no-version",
+            "-Ov",
+            "-o",
+            str(target),
+            str(source),
+            catch_stdout=False,
+        )
+    except pysam.utils.SamtoolsError as exc:
+        # bcftools' own words may quote alleles: keep only the position.
+        match = _BCFTOOLS_AT.search(str(exc.value))
+        where = f" at {redact_numbers(match['ctg'])}:{match['pos']}" if match else ""
+        raise FormatError(
+            f"{label}: bcftools norm could not normalise the file{where}; correct the "
+            "record (bcftools norm -m -any -f REF shows the details on the file)"
+        ) from None
+
+
+def _second_pass(norm_path: Path, rows: _Rows) -> None:
+    """Rows from the normalised records written by ``bcftools norm``."""
+    genotypes: dict[str, Genotype | None] = {}
+
+    def genotype(text: str) -> Genotype | None:
+        try:
+            return genotypes[text]
+        except KeyError:
+            parsed = parse_genotype(text)
+            if len(genotypes) < 4096:
+                genotypes[text] = parsed
+            return parsed
+
+    add_call = rows.call
+    with norm_path.open("r", encoding="utf-8") as norm:
+        for line in norm:
+            if line.startswith("#"):
+                continue
+            cols = line.rstrip("\n").split("\t")
+            chrom, pos_text, _, ref, alt, _, _, info, fmt, sample = cols[:10]
+            if not _plain_alt(alt):
+                continue
+            keys = fmt.split(":")
+            values = sample.split(":")
+            field = dict(zip(keys, values, strict=False))
+            gt_text = field.get("GT", ".")
+            split_gt = genotype(gt_text)
+            ogt = _OGT.search(info)
+            original = genotype(ogt[1]) if ogt else split_gt
+            if split_gt is None or original is None or original.called == 0:
+                continue
+            alt_count = sum(1 for a in split_gt.alleles if a == 1)
+            ad_ref = ad_alt = None
+            ad = field.get("AD", ".")
+            if ad != ".":
+                parts = ad.split(",")
+                if len(parts) == 2:
+                    ad_ref, ad_alt = _count(parts[0]), _count(parts[1])
+            add_call(
+                chrom,
+                int(pos_text),
+                ref.upper(),  # realigned alleles come from the FASTA, maybe soft-masked
+                alt.upper(),
+                gt_text,
+                original.called,
+                alt_count,
+                original.nonref - alt_count,
+                original.phased,
+                _count(field.get("GQ")),
+                _count(field.get("DP")),
+                ad_ref,
+                ad_alt,
+            )
+
+
+def _check_unique(calls: pa.Table, label: str) -> None:
+    """Two records must not normalise to the same variant.
+
+    Raises
+    ------
+    FormatError
+        A variant is called twice; the message names its position only.
+    """
+    if calls.num_rows == 0:
+        return
+    ids = calls.column("variant_id")
+    if pc.count_distinct(ids).as_py() == calls.num_rows:
+        return
+    counts = calls.group_by(["variant_id", "call_contig", "call_pos"]).aggregate(
+        [("variant_id", "count")]
+    )
+    dup = counts.filter(pc.greater(counts["variant_id_count"], 1)).slice(0, 1).to_pylist()[0]
+    raise FormatError(
+        f"{label}: two records describe the same variant at {dup['call_contig']}:"
+        f"{dup['call_pos']} after normalisation (left-alignment or splitting); remove "
+        "the duplicate record"
+    )
+
+
+__all__ = [
+    "CHUNK_ROWS",
+    "IngestBatch",
+    "VcfSummary",
+    "check_vcf",
+    "read_sample_vcf",
+    "variant_type",
+]
