@@ -402,6 +402,8 @@ class Shared:
     """A small simulated genome, registered as build MTX (see _pipeline_setup)."""
     pipeline_sample: str = ""
     """A sample of patient_a (DEP-A) with reads and one finished pipeline run."""
+    variants_ready: bool = False
+    """patient_a's and the citizen's samples are in the genome database (_variants_setup)."""
 
     @property
     def platform(self) -> Platform:
@@ -738,6 +740,88 @@ def _pipeline_subject(c: Call) -> str:
     return c.shared.world.patient_a
 
 
+VARIANT_BUILD = "VAR"
+VARIANT = "chrV-500-A-G"
+"""A variant both genome-database samples carry (heterozygous)."""
+
+
+def _variant_gvcf(path: Path, name: str, length: int) -> Path:
+    header = (
+        "##fileformat=VCFv4.2\n"
+        f"##contig=<ID=chrV,length={length}>\n"
+        '##ALT=<ID=NON_REF,Description="any other allele">\n'
+        '##INFO=<ID=END,Number=1,Type=Integer,Description="end of the block">\n'
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        '##FORMAT=<ID=GQ,Number=1,Type=Integer,Description="Genotype quality">\n'
+        '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Depth">\n'
+        f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{name}\n"
+    )
+    records = (
+        "chrV\t1\t.\tA\t<NON_REF>\t.\t.\tEND=499\tGT:GQ:DP\t0/0:40:30\n"
+        "chrV\t500\t.\tA\tG,<NON_REF>\t50\tPASS\t.\tGT:GQ:DP\t0/1:60:31\n"
+        f"chrV\t501\t.\tA\t<NON_REF>\t.\t.\tEND={length}\tGT:GQ:DP\t0/0:40:30\n"
+    )
+    path.write_text(header + records)
+    return path
+
+
+def _variants_setup(shared: Shared) -> None:
+    """A 1 kb reference (build VAR) and gVCFs of patient_a's and the citizen's samples (once)."""
+    if shared.variants_ready:
+        return
+    p = shared.platform
+    folder = shared.work / "variants"
+    folder.mkdir()
+    fasta = folder / "var.fa"
+    fasta.write_text(">chrV\n" + "A" * 1000 + "\n")
+    p.references.load(p.context(), fasta, build=VARIANT_BUILD)
+    for cpr in (shared.world.patient_a, shared.world.citizen_cpr):
+        sample_id = shared.samples[cpr]
+        gvcf = _variant_gvcf(folder / f"{sample_id}.g.vcf", sample_id, 1000)
+        p.variants.ingest(p.context("operator"), sample_id, path=gvcf, build=VARIANT_BUILD)
+    shared.variants_ready = True
+
+
+def _carrier_subjects(c: Call) -> set[str]:
+    """Who an allowed carriers call names: the carriers the asker may see."""
+    both = {
+        c.shared.pseudonym(c.shared.world.patient_a),
+        c.shared.pseudonym(c.shared.world.citizen_cpr),
+    }
+    return set() if c.actor.name == "gen-b" else both
+
+
+def _check_carriers(c: Call, r: Any) -> None:
+    shown = {x.label for x in r.carriers}
+    if c.actor.name == "gen-b":
+        _expect(shown == set() and r.not_shown == 2)
+    elif c.actor.name == "gen-a":
+        _expect(
+            shown
+            == {
+                c.shared.samples[c.shared.world.patient_a],
+                c.shared.samples[c.shared.world.citizen_cpr],
+            }
+        )
+    else:
+        _expect(len(shown) == 2 and all(label.startswith("pp-") for label in shown))
+    _check_no_cpr(c, r)
+
+
+VARIANT_READERS = frozenset(
+    {
+        "operator",
+        "clinician-own-dept",
+        "clinician-other-dept",
+        "geneticist-own-dept",
+        "geneticist-other-dept",
+        "researcher-member",
+        "researcher-non-member",
+        "steward",
+    }
+)
+
+
 PIPELINE_READERS = frozenset({"operator", "geneticist-own-dept"})
 
 OBJECT_READERS = frozenset({"operator", "citizen-self"}) | CARE_OWN
@@ -1013,6 +1097,67 @@ SERVICES: dict[str, Service] = {
         lambda c, r: (_expect(not r.passed and len(r.checks) >= 6), _check_no_hp(r)),
         setup=_pipeline_setup,
     ),
+    "variants.ingest": Service(
+        "variant.ingest",
+        lambda c: c.p.variants.ingest(
+            c.ctx,
+            c.shared.samples[c.cpr],
+            path=c.shared.work / "variants" / f"{c.shared.samples[c.cpr]}.g.vcf",
+            build=VARIANT_BUILD,
+        ),
+        frozenset({"operator"}),
+        _on_subject,
+        lambda c, r: _expect(r.status == "unchanged"),  # ingested in the setup
+        setup=_variants_setup,
+    ),
+    "variants.frequency": Service(
+        "variant.query",
+        lambda c: c.p.variants.frequency(c.ctx, variant_ids=[VARIANT]),
+        VARIANT_READERS,
+        check=lambda c, r: _expect(
+            {(x["group"], x["ac"], x["an"]) for x in r.rows if x["group"] == "overall"}
+            == {("overall", 2, 4)}
+        ),
+        setup=_variants_setup,
+    ),
+    "variants.lookup": Service(
+        "variant.query",
+        lambda c: c.p.variants.lookup(c.ctx, [VARIANT]),
+        VARIANT_READERS,
+        check=lambda c, r: _expect([x["variant_id"] for x in r.rows] == [VARIANT]),
+        setup=_variants_setup,
+    ),
+    "variants.carriers": Service(
+        "variant.carriers",
+        lambda c: c.p.variants.carriers(c.ctx, VARIANT),
+        frozenset({"geneticist-own-dept", "geneticist-other-dept", "researcher-member"}),
+        check=_check_carriers,
+        setup=_variants_setup,
+    ),
+    "variants.genotypes": Service(
+        "variant.genotypes",
+        lambda c: c.p.variants.genotypes(c.ctx, c.shared.samples[c.cpr], [VARIANT, "chrV-20-A-C"]),
+        frozenset({"operator", "clinician-own-dept", "geneticist-own-dept", "citizen-self"}),
+        _on_subject,
+        lambda c, r: _expect([g["state"] for g in r.genotypes] == ["het", "hom_ref"]),
+        setup=_variants_setup,
+    ),
+    "variants.release": Service(
+        "variant.release",
+        lambda c: c.p.variants.release(c.ctx, f"R-{c.tag()}"),
+        frozenset({"steward"}),
+        check=lambda c, r: _expect(r.samples == 2),
+        setup=_variants_setup,
+    ),
+    # Last: it records a research opt-out of the subject.
+    "variants.withdraw": Service(
+        "variant.withdraw",
+        lambda c: c.p.variants.withdraw(c.ctx, c.cpr),
+        frozenset({"steward", "citizen-self"}),
+        _on_subject,
+        lambda c, r: _expect(r == 1),
+        setup=_variants_setup,
+    ),
 }
 
 
@@ -1072,6 +1217,13 @@ def test_service_table_is_complete() -> None:
         "pipeline.run",
         "pipeline.status",
         "pipeline.qc",
+        "variants.ingest",
+        "variants.frequency",
+        "variants.lookup",
+        "variants.carriers",
+        "variants.genotypes",
+        "variants.release",
+        "variants.withdraw",
     }
     for service in SERVICES.values():
         assert service.allowed <= set(ACTORS)
@@ -1122,6 +1274,8 @@ def test_service_matrix(shared: Shared, service: str, actor_case: str) -> None:
     subjects = set(json.loads(entry.subjects))
     if service == "research.cohort" and allowed:
         assert len(subjects) == 3  # the included persons; checked in detail below
+    elif service == "variants.carriers" and allowed:
+        assert subjects == _carrier_subjects(call)
     elif subject_cpr is None:
         assert subjects == set()
     else:
