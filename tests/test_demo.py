@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from helgenom.adapters.catalog.schema import persons
 from helgenom.cli.main import app
+from helgenom.services.demo import POPULATION
 from helgenom.services.platform import open_platform
 
 
@@ -56,8 +57,10 @@ def test_demo_runs_and_leaks_nothing(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert "denied" in output
     assert "allowed" in output
     assert re.search(r"cohort 6 -> 5", output), output
+    assert "Research allele frequencies with and without" in output
+    assert re.search(r"60 samples counted before the withdrawals, 54 after", output), output
     cprs = _all_cprs(home)
-    assert len(cprs) == 6
+    assert len(cprs) == 6 + POPULATION  # the patients and the simulated citizens
     texts = {"output": output, "logs": caplog.text}
     for where, text in texts.items():
         digits_only = re.sub(r"\D", "", text)

@@ -32,7 +32,7 @@ from helgenom.services import (
     Role,
     SampleOrigin,
 )
-from helgenom.services.demo import DemoReport, PipelineDemo, run_demo
+from helgenom.services.demo import DemoReport, PipelineDemo, VariantsDemo, run_demo
 from helgenom.services.indications import MAX_CATALOGUE_BYTES
 from helgenom.services.instance import init_instance, instance_status
 from helgenom.services.objects import OBJECT_KINDS, parse_kind
@@ -321,6 +321,10 @@ def _render_demo(report: DemoReport) -> None:
         _render_demo_pipeline(report.pipeline)
     elif report.pipeline_skipped:
         out.print(f"Pipeline: skipped ({report.pipeline_skipped}).")
+    if report.variants is not None:
+        _render_demo_variants(report.variants)
+    elif report.variants_skipped:
+        out.print(f"Genome database: skipped ({report.variants_skipped}).")
     out.print(
         f"Research opt-out took effect on the next query: cohort {report.cohort_before} -> "
         f"{report.cohort_after}.\nDemo instance: {report.home} (delete it when done)."
@@ -365,6 +369,44 @@ def _render_demo_pipeline(demo: PipelineDemo) -> None:
             f"{escape(summary)}",
             soft_wrap=True,
         )
+
+
+def _render_demo_variants(demo: VariantsDemo) -> None:
+    def af(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    out.print(
+        f"Genome database: patient {demo.patient_ingest}; {demo.population} simulated citizens "
+        f"ingested in {demo.commits} commits."
+    )
+    table = Table(
+        "variant",
+        "AC with",
+        "AN with",
+        "AF with",
+        "AC without",
+        "AN without",
+        "AF without",
+        title=(
+            f"Research allele frequencies with and without the {demo.opted_out} persons who "
+            "opted out"
+        ),
+        caption=(
+            f"{demo.counted_with} samples counted before the withdrawals, "
+            f"{demo.counted_without} after (consent as of {demo.consent_as_of}; {demo.method})"
+        ),
+    )
+    for line in demo.lines:
+        table.add_row(
+            line.variant_id,
+            str(line.ac_with),
+            str(line.an_with),
+            af(line.af_with),
+            str(line.ac_without),
+            str(line.an_without),
+            af(line.af_without),
+        )
+    out.print(table)
 
 
 # ----------------------------------------------------------------------------- org / user

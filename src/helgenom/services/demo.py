@@ -33,6 +33,12 @@ from helgenom.services.settings import Environment
 
 PIPELINE_MODULES = ("pysam", "mappy", "snakemake")
 """What the pipeline part of the demo needs (the ``pipeline`` extra)."""
+VARIANT_MODULES = ("pyarrow", "deltalake", "duckdb", "msprime")
+"""What the genome-database part needs (the ``variants`` extra)."""
+POPULATION = 60
+"""Simulated citizens whose genomes join the database in the demo."""
+OPTED_OUT = 6
+"""How many of them withdraw from research use."""
 DEMO_CONTIGS = (("chr1", 20_000), ("chrX", 10_000))
 """The simulated genome: an autosome and chrX, so the reads' sex can be inferred."""
 DEMO_DEPTH = 28.0
@@ -107,6 +113,41 @@ class PipelineDemo:
     """(sample, state, QC summary) of the real chr22 reads, when the test data is present."""
 
 
+@dataclass(frozen=True, slots=True)
+class FrequencyLine:
+    """One variant's research frequency with and without the citizens who opted out."""
+
+    variant_id: str
+    ac_with: int
+    an_with: int
+    ac_without: int
+    an_without: int
+
+    @property
+    def af_with(self) -> float | None:
+        return self.ac_with / self.an_with if self.an_with else None
+
+    @property
+    def af_without(self) -> float | None:
+        return self.ac_without / self.an_without if self.an_without else None
+
+
+@dataclass
+class VariantsDemo:
+    """What the genome-database part of the demo did."""
+
+    patient_ingest: str
+    """The demo patient's ingest (from the pipeline's gVCF in the encrypted store)."""
+    population: int
+    commits: int
+    opted_out: int
+    counted_with: int
+    counted_without: int
+    consent_as_of: str | None
+    lines: list[FrequencyLine]
+    method: str
+
+
 @dataclass
 class DemoReport:
     """Everything the demo shows."""
@@ -122,6 +163,9 @@ class DemoReport:
     pipeline: PipelineDemo | None = None
     pipeline_skipped: str = ""
     """Why the pipeline part did not run (the pipeline extra is not installed)."""
+    variants: VariantsDemo | None = None
+    variants_skipped: str = ""
+    """Why the genome-database part did not run."""
 
 
 def run_demo(
@@ -277,6 +321,27 @@ def _scenario(
             "run the pipeline on own patient's sample",
             lambda: p.pipeline.run(p.context("dr.hansen"), sample_ids[0]).run.run_id,
         )
+        missing = [m for m in VARIANT_MODULES if importlib.util.find_spec(m) is None]
+        if missing:
+            report.variants_skipped = (
+                f"the genome-database part needs {', '.join(missing)}: "
+                "pip install 'helgenom[variants]'"
+            )
+        else:
+            report.variants = _variants(p, report, sample_ids[0], rng, say)
+            common = report.variants.lines[0].variant_id
+            attempt(
+                "res.olsen",
+                "list carriers of a common variant without a project",
+                lambda: f"{len(p.variants.carriers(p.context('res.olsen'), common).carriers)}",
+            )
+            attempt(
+                "gen.larsen",
+                "list carriers of a common variant (own department's patients only)",
+                lambda: (
+                    f"{len(p.variants.carriers(p.context('gen.larsen'), common).carriers)} shown"
+                ),
+            )
 
     say("showing a citizen's own access log and verifying the audit chain")
     report.citizen = "citizen.anna"
@@ -437,6 +502,84 @@ def _pipeline(
         demo.real_reads = (real_sample, real.sample_state.value, real.verdict.summary)
     demo.references = p.references.list_references()
     return demo
+
+
+def _variants(
+    p: Platform,
+    report: DemoReport,
+    sample_id: str,
+    rng: random.Random,
+    say: Callable[[str], None],
+) -> VariantsDemo:
+    """The patient's calls and a simulated population into the genome database; research
+    frequencies with and without the citizens who withdraw."""
+    from helgenom.adapters.variants.cohort import simulate_cohort
+    from helgenom.services.variants import BatchItem
+
+    operator = p.context("op.jensen")
+    steward = p.context("steward.berg")
+    say("ingesting the patient's gVCF from the encrypted store into the genome database")
+    gvcf_object = report.pipeline.run.outputs["gvcf"] if report.pipeline else None
+    assert gvcf_object is not None
+    patient = p.variants.ingest(operator, sample_id, object_id=gvcf_object, build="SIM-30KB")
+    say(f"simulating {POPULATION} citizens' genomes (msprime) on the demo reference's chr1")
+    _record, info = p.references.resolve("SIM-30KB")
+    cohort = simulate_cohort(
+        report.home / "demo-files" / "population",
+        samples=POPULATION,
+        length=20_000,
+        seed=2026,
+        contig="chr1",
+        reference_fasta=info.fasta_path,
+        gvcf=True,
+        gap_fraction=0.1,
+    )
+    items: list[BatchItem] = []
+    cprs: list[str] = []
+    regions = ("DK-81", "DK-82", "DK-83", "DK-84", "DK-85")
+    for index, (name, sex, vcf) in enumerate(
+        zip(cohort.samples, cohort.sexes, cohort.sample_vcfs, strict=True)
+    ):
+        cpr = synthetic_cpr(rng, Sex(sex))
+        p.persons.register(p.context("dr.hansen"), cpr, region=regions[index % len(regions)])
+        new = p.samples.register(steward, cpr, origin=SampleOrigin.VOLUNTARY)
+        items.append(BatchItem(new, path=vcf, vcf_sample=name))
+        cprs.append(cpr)
+    say(f"ingesting {POPULATION} citizens' gVCFs (one commit per group of 20)")
+    batch = p.variants.ingest_batch(operator, items, workers=0, group_size=20, build="SIM-30KB")
+    where = f"chr1:1-{cohort.length}"
+    researcher = p.context("res.olsen")
+    before = p.variants.frequency(
+        researcher, region=where, frequency_set="research", by=["overall"]
+    )
+    say(f"{OPTED_OUT} citizens withdraw from research use")
+    for cpr in cprs[:OPTED_OUT]:
+        p.variants.withdraw(steward, cpr)
+    after = p.variants.frequency(researcher, region=where, frequency_set="research", by=["overall"])
+    with_rows = {r["variant_id"]: r for r in before.rows}
+    without_rows = {r["variant_id"]: r for r in after.rows}
+    common = sorted(with_rows, key=lambda v: (-int(with_rows[v]["ac"]), v))[:8]
+    lines = [
+        FrequencyLine(
+            v,
+            int(with_rows[v]["ac"]),
+            int(with_rows[v]["an"]),
+            int(without_rows[v]["ac"]),
+            int(without_rows[v]["an"]),
+        )
+        for v in common
+    ]
+    return VariantsDemo(
+        patient_ingest=f"{patient.ingest_id}: {patient.calls} calls, {patient.ref_blocks} blocks",
+        population=POPULATION,
+        commits=batch.commits,
+        opted_out=after.scope.samples_excluded,
+        counted_with=before.scope.samples_counted,
+        counted_without=after.scope.samples_counted,
+        consent_as_of=after.scope.consent_as_of,
+        lines=lines,
+        method=after.scope.method,
+    )
 
 
 def _chr22_kit() -> Path | None:

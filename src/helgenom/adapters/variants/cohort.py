@@ -107,11 +107,18 @@ def _write_fasta(path: Path, contig: str, sequence: str) -> None:
     pysam.faidx(str(path))
 
 
-def _runs(mask: npt.NDArray[np.bool_]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """0-based half-open ``(starts, ends)`` of the True runs of ``mask``."""
-    padded = np.concatenate(([0], mask.astype(np.int8), [0]))
-    edges = np.flatnonzero(np.diff(padded))
-    return edges[0::2].astype(np.int64), edges[1::2].astype(np.int64)
+def _gaps_between(
+    starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64], length: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """0-based half-open ``(starts, ends)`` of the parts of ``[1, length]`` outside the
+    1-based inclusive intervals ``[starts[k], ends[k]]``."""
+    order = np.argsort(starts, kind="stable")
+    s, e = starts[order], ends[order]
+    reach = np.maximum.accumulate(e) if e.size else e
+    first = np.concatenate(([1], reach + 1))
+    last = np.concatenate((s - 1, [length]))
+    keep = first <= last
+    return first[keep] - 1, last[keep]
 
 
 def simulate_cohort(
@@ -276,7 +283,7 @@ def simulate_cohort(
         "GT:GQ:DP:AD\t"
         for p, r, a in zip(positions, refs, alt_lists, strict=True)
     ]
-    n_alts = np.array([len(a) for a in alt_lists], dtype=np.int64)
+    alt_counts = [len(a) for a in alt_lists]
 
     paths: list[Path] = []
     for i, name in enumerate(names):
@@ -288,29 +295,40 @@ def simulate_cohort(
         dp = rng.poisson(30, size=idx.size) + 1
         gq = rng.integers(20, 100, size=idx.size)
         alt_reads = rng.binomial(dp, 0.5)
+        x = a[idx].astype(np.int64)
+        y = np.where(b[idx] < 0, x, b[idx]).astype(np.int64)  # hemizygous: one allele
+        lo, hi = np.minimum(x, y), np.maximum(x, y)
+        het = lo != hi
+        ref_reads = np.where(het, dp - alt_reads, dp)
+        hi_reads = np.where(het, alt_reads, dp)
+        extra = ",0" if gvcf else ""
+        gts = (
+            [str(v) for v in x.tolist()]
+            if hemi
+            else [f"{p}/{q}" for p, q in zip(lo.tolist(), hi.tolist(), strict=True)]
+        )
         lines: list[tuple[int, str]] = []
         for k, site in enumerate(idx.tolist()):
-            x, y = int(a[site]), int(b[site])
-            if hemi:
-                gt = str(x)
-                counts = {x: int(dp[k])}
+            n_alt = alt_counts[site]
+            l_k, h_k = int(lo[k]), int(hi[k])
+            if n_alt == 1:
+                ad = f"{ref_reads[k] if l_k == 0 else 0},{hi_reads[k]}{extra}"
             else:
-                lo, hi = (x, y) if x <= y else (y, x)
-                gt = f"{lo}/{hi}"
-                if lo == hi:
-                    counts = {lo: int(dp[k])}
-                else:
-                    counts = {hi: int(alt_reads[k]), lo: int(dp[k] - alt_reads[k])}
-            n_values = int(n_alts[site]) + 1 + (1 if gvcf else 0)
-            ad = ",".join(str(counts.get(j, 0)) for j in range(n_values))
-            lines.append((positions[site], f"{site_prefix[site]}{gt}:{gq[k]}:{dp[k]}:{ad}\n"))
+                counts = [0] * (n_alt + 1)
+                counts[h_k] = int(hi_reads[k])
+                if l_k != h_k:
+                    counts[l_k] = int(ref_reads[k])
+                ad = ",".join(map(str, counts)) + extra
+            lines.append((positions[site], f"{site_prefix[site]}{gts[k]}:{gq[k]}:{dp[k]}:{ad}\n"))
         if gvcf:
-            covered = np.ones(length, dtype=bool)
-            covered[pos_arr[idx] - 1] = False
-            for gap_sample, start, end in gaps:
-                if gap_sample == i:
-                    covered[start - 1 : end] = False
-            starts, ends = _runs(covered)
+            own = [(start, end) for gap_sample, start, end in gaps if gap_sample == i]
+            excluded_starts = np.concatenate(
+                (pos_arr[idx], np.array([g[0] for g in own], dtype=np.int64))
+            )
+            excluded_ends = np.concatenate(
+                (pos_arr[idx], np.array([g[1] for g in own], dtype=np.int64))
+            )
+            starts, ends = _gaps_between(excluded_starts, excluded_ends, length)
             block_dp = rng.poisson(30, size=starts.size) + 1
             block_gq = rng.integers(20, 100, size=starts.size)
             zero = "0" if hemi else "0/0"

@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from helgenom.adapters.variants.engine import Source, TableRef, VariantEngine
+from helgenom.adapters.variants.engine import DEFAULT_BIN_SIZE, Source, TableRef, VariantEngine
 from helgenom.adapters.variants.tables import VariantTables
 from helgenom.core.errors import StorageUnavailableError
 
@@ -40,6 +40,8 @@ class DuckDbEngine(VariantEngine):
         DuckDB worker threads (default: one per core).
     memory_limit
         DuckDB memory limit such as ``"2GB"`` (default: DuckDB's).
+    bin_size
+        Bases per bin of the block-to-site join (see :func:`~.engine.cells_sql`).
 
     Raises
     ------
@@ -50,9 +52,14 @@ class DuckDbEngine(VariantEngine):
     name = "duckdb"
 
     def __init__(
-        self, tables: VariantTables, *, threads: int | None = None, memory_limit: str | None = None
+        self,
+        tables: VariantTables,
+        *,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        bin_size: int = DEFAULT_BIN_SIZE,
     ) -> None:
-        super().__init__(tables)
+        super().__init__(tables, bin_size=bin_size)
         config: dict[str, Any] = {}
         if threads is not None:
             config["threads"] = int(threads)

@@ -88,6 +88,9 @@ PAR_X: Final = ((10_001, 2_781_479), (155_701_383, 156_030_895))
 PAR_Y: Final = ((10_001, 2_781_479), (56_887_903, 57_217_415))
 """GRCh38 pseudo-autosomal regions of chrY (1-based, inclusive)."""
 
+DEFAULT_BIN_SIZE: Final = 10_000
+"""Bases per bin when reference blocks are joined to sites (see :func:`cells_sql`)."""
+
 MAX_LISTED_IDS: Final = 256
 """Above this many ids a look-up joins a table of ids instead of listing bound parameters."""
 
@@ -318,15 +321,22 @@ def cells_sql(call_filter: str = "", block_filter: str = "") -> str:
     """The per-(variant, sex, region) sums of the module rules, as one SQL text.
 
     Relations are ``{v}`` (sites: variant_id, variant_contig, variant_pos), ``{c}``
-    (calls), ``{b}`` (ref blocks) and ``{s}`` (samples); the only parameter besides
-    those of the filters is ``$min_gq``. Engines format the relation names and turn
-    ``$name`` into their own parameter markers.
+    (calls), ``{b}`` (ref blocks) and ``{s}`` (samples); ``{series}`` is the engine's
+    set-returning expression for the bins a block spans (:attr:`VariantEngine.series_sql`).
+    Parameters: ``$min_gq``, ``$bin`` (bin size) and those of the filters; engines
+    turn ``$name`` into their own parameter markers.
+
+    Blocks are matched to sites by an equi-join on (contig, bin of ``bin`` bases) plus
+    the interval test, not by a range join per contig: each block is repeated once per
+    bin it spans, each site falls in one bin, so every (site, block) pair meets once.
     """
     return f"""
 WITH
 s AS (SELECT sample_id, sample_sex, sample_region FROM {{s}}),
 v AS (
-  SELECT variant_id, variant_contig, variant_pos, {contig_class_sql()} AS cls FROM {{v}}
+  SELECT variant_id, variant_contig, variant_pos, {contig_class_sql()} AS cls,
+         CAST(FLOOR(variant_pos / $bin) AS BIGINT) AS bin
+  FROM {{v}}
 ),
 c AS (
   SELECT c.sample_id, c.variant_id, c.call_contig, c.call_pos, c.call_ploidy, c.call_alt_count
@@ -334,7 +344,8 @@ c AS (
   WHERE (c.call_gq IS NULL OR c.call_gq >= $min_gq){call_filter}
 ),
 b AS (
-  SELECT b.sample_id, b.block_contig, b.block_start, b.block_end, b.block_ploidy
+  SELECT b.sample_id, b.block_contig, b.block_start, b.block_end, b.block_ploidy,
+         {{series}} AS bin
   FROM {{b}} b
   WHERE (b.block_min_gq IS NULL OR b.block_min_gq >= $min_gq){block_filter}
 ),
@@ -345,7 +356,7 @@ ev AS (
   FROM v JOIN c ON c.call_contig = v.variant_contig AND c.call_pos = v.variant_pos
   UNION ALL
   SELECT v.variant_id, v.cls, b.sample_id, CAST(b.block_ploidy AS INT) AS rec, 0 AS alt
-  FROM v JOIN b ON b.block_contig = v.variant_contig
+  FROM v JOIN b ON b.block_contig = v.variant_contig AND b.bin = v.bin
    AND b.block_start <= v.variant_pos AND b.block_end >= v.variant_pos
 ),
 per AS (
@@ -643,9 +654,19 @@ class VariantEngine(abc.ABC):
     name: str = "engine"
     """Short name of the engine (``duckdb``, ``spark``)."""
 
-    def __init__(self, tables: VariantTables) -> None:
+    series_sql: str = (
+        "UNNEST(generate_series(CAST(FLOOR(b.block_start / $bin) AS BIGINT), "
+        "CAST(FLOOR(b.block_end / $bin) AS BIGINT)))"
+    )
+    """The engine's SQL for the bins a reference block spans (one row per bin)."""
+
+    def __init__(self, tables: VariantTables, *, bin_size: int = DEFAULT_BIN_SIZE) -> None:
+        if not isinstance(bin_size, int) or bin_size < 1:
+            raise InvalidInputError(f"bin_size must be a positive integer, not {bin_size!r}")
         self.tables = tables
         """The tables read."""
+        self.bin_size = bin_size
+        """Bases per bin of the block-to-site join (a speed setting; answers do not depend on it)."""
 
     # -- public queries ------------------------------------------------------------
 
@@ -891,7 +912,7 @@ class VariantEngine(abc.ABC):
         evidence: Snapshot,
         since: Snapshot | None,
     ) -> pa.Table:
-        params: dict[str, Any] = {"min_gq": MIN_GQ}
+        params: dict[str, Any] = {"min_gq": MIN_GQ, "bin": self.bin_size}
         call_filter = block_filter = ""
         bounds = Bounds.of(sites) if sites is not None else None
         if bounds is not None:
@@ -906,7 +927,8 @@ class VariantEngine(abc.ABC):
             ),
             "s": samples,
         }
-        return self._execute(cells_sql(call_filter, block_filter), params, relations)
+        sql = cells_sql(call_filter, block_filter).replace("{series}", self.series_sql)
+        return self._execute(sql, params, relations)
 
     def _carrier_rows(self, snapshot: Snapshot, key: VariantKey, samples: pa.Table) -> pa.Table:
         sql = (

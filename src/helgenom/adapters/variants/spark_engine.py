@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from helgenom.adapters.variants.engine import Source, TableRef, VariantEngine
+from helgenom.adapters.variants.engine import DEFAULT_BIN_SIZE, Source, TableRef, VariantEngine
 from helgenom.adapters.variants.tables import VariantTables
 from helgenom.core.errors import ConfigurationError, StorageUnavailableError
 
@@ -160,9 +160,15 @@ class SparkEngine(VariantEngine):
         ``spark.sql.shuffle.partitions`` of a built session.
     config
         Further Spark settings of a built session.
+    bin_size
+        Bases per bin of the block-to-site join (see :func:`~.engine.cells_sql`).
     """
 
     name = "spark"
+    series_sql = (
+        "explode(sequence(CAST(FLOOR(b.block_start / $bin) AS BIGINT), "
+        "CAST(FLOOR(b.block_end / $bin) AS BIGINT)))"
+    )
 
     def __init__(
         self,
@@ -172,8 +178,9 @@ class SparkEngine(VariantEngine):
         session: SparkSession | None = None,
         shuffle_partitions: int = 4,
         config: Mapping[str, str] | None = None,
+        bin_size: int = DEFAULT_BIN_SIZE,
     ) -> None:
-        super().__init__(tables)
+        super().__init__(tables, bin_size=bin_size)
         self.master = master
         """The master URL of a built session."""
         self._session = session
