@@ -38,6 +38,7 @@ import enum
 import fcntl
 import hashlib
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -584,7 +585,10 @@ class VariantService:
             os.chmod(work, 0o700)
             pool: cf.Executor | None = None
             if workers > 0:
-                pool = cf.ProcessPoolExecutor(max_workers=workers)
+                # forkserver: the engine's threads (DuckDB, Spark's JVM gateway) never fork
+                pool = cf.ProcessPoolExecutor(
+                    max_workers=workers, mp_context=multiprocessing.get_context("forkserver")
+                )
             try:
                 for start in range(0, len(items), group_size):
                     group = items[start : start + group_size]
