@@ -57,6 +57,7 @@ from helgenom.adapters.variants.tables import (
     VariantTables,
     check_contig,
     check_ids,
+    check_layout,
     conform,
     create_table,
     open_table,
@@ -625,7 +626,7 @@ class TableRef:
     """A stored table at a version, as a relation of an engine query."""
 
     table: str
-    """``variants``, ``calls`` or ``ref_blocks``."""
+    """``variants``, ``calls``, ``ref_blocks`` or ``counts`` (see :data:`STORED_SCHEMAS`)."""
     version: int
     """The Delta version read."""
     since: int | None = None
@@ -666,7 +667,7 @@ class VariantEngine(abc.ABC):
         self.tables = tables
         """The tables read."""
         self.bin_size = bin_size
-        """Bases per bin of the block-to-site join (a speed setting; answers do not depend on it)."""
+        """Bases per bin of the block-to-site join (speed only; answers do not depend on it)."""
 
     # -- public queries ------------------------------------------------------------
 
@@ -1099,7 +1100,8 @@ class FrequencyCounts:
         Raises
         ------
         IntegrityError
-            The ``counts`` table has commits but none records a state.
+            The ``counts`` table has commits but none records a state, or was not
+            written by this layout version.
         FormatError
             The recorded state has another format version.
         """
@@ -1107,6 +1109,7 @@ class FrequencyCounts:
             table = open_table(self.tables.uri("counts"), self.tables.storage_options, None)
         except NotFoundError:
             return CountsState(None, -1, -1, ())
+        check_layout(table, "counts")
         for entry in table.history():
             blob = entry.get(_STATE_KEY)
             if blob is not None:
@@ -1351,7 +1354,8 @@ class FrequencyCounts:
         except NotFoundError:
             if version is not None:
                 raise
-            table = create_table(uri, name, schema, None, options)
+            return create_table(uri, name, schema, None, options)
+        check_layout(table, name)
         return table
 
     def _check_appended(self, snapshot: Snapshot, old: Snapshot | None, new_ids: set[str]) -> None:
