@@ -12,6 +12,7 @@ Snakemake twice).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -190,7 +191,12 @@ def test_every_step_but_provenance_ran_as_a_slurm_job(
     assert len({by_id[ids[0]]["name"] for ids in logs.values()}) == 1  # one run id
     controller = slurm.slurmctld_log.read_text()
     for (job_id,) in logs.values():
-        assert f"sched: Allocate JobId={job_id} NodeList=localhost" in controller
+        # started by the main scheduler or, on a busy machine, by the backfill scheduler
+        assert re.search(
+            rf"(sched: Allocate JobId={job_id} NodeList=localhost"
+            rf"|backfill: Started JobId={job_id} in \S+ on localhost)",
+            controller,
+        ), controller
         assert f"_job_complete: JobId={job_id} WEXITSTATUS 0" in controller
     # per-step resources reached sbatch (markdup: 1 GB + 768 MB per sort thread)
     expected = step_resources(reference, slurm.cpus)
