@@ -431,3 +431,36 @@ def test_cli_tables_json_and_tsv(world: World, cohort: Cohort) -> None:
     )
     assert denied.exit_code == 6
     assert FrequencySet.CLINICAL.value in denied.output
+
+
+@pytest.mark.spark
+def test_spark_engine_answers_as_duckdb(
+    world: World, cohort: Cohort, instance_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``variant_engine = "spark"`` gives the service the same answers as DuckDB."""
+    from test_variants_engines import REQUIRE_SPARK, spark_missing
+
+    reason = spark_missing()
+    if reason is not None:
+        if REQUIRE_SPARK:
+            pytest.fail(f"HELGENOM_REQUIRE_SPARK=1 but Spark cannot run: {reason}")
+        pytest.skip(reason)
+    from helgenom.services.platform import open_platform
+
+    p = world.platform
+    enrolled = enrol(world, cohort, 4)
+    operator = p.context("operator")
+    p.variants.ingest_batch(operator, enrolled.items, workers=0)
+    p.consent.set(p.context("clin-a"), enrolled.cprs[0], research=ResearchChoice.OPT_OUT)
+    where = f"{cohort.contig}:1-{cohort.length}"
+    duck = p.variants.frequency(operator, region=where, frequency_set="research")
+    duck_region = p.variants.region(operator, where)
+    monkeypatch.setenv("HELGENOM_VARIANT_ENGINE", "spark")
+    with open_platform(str(instance_home)) as spark_platform:
+        assert spark_platform.variants.engine().name == "spark"
+        spark_ctx = spark_platform.context("operator")
+        spark = spark_platform.variants.frequency(spark_ctx, region=where, frequency_set="research")
+        spark_region = spark_platform.variants.region(spark_ctx, where)
+    assert spark.rows == duck.rows
+    assert spark.scope == duck.scope
+    assert spark_region.rows == duck_region.rows

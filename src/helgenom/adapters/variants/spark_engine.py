@@ -208,6 +208,13 @@ class SparkEngine(VariantEngine):
             return self._session
 
     def _build(self) -> SparkSession:
+        from pyspark.sql import SparkSession
+
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            # One session per process: use the running one and leave it running on close.
+            self._owns = False
+            return active
         return build_session(self.master, shuffle_partitions=self._shuffle, config=self._config)
 
     def close(self) -> None:
