@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -186,3 +188,44 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """One ``rclone serve s3`` on loopback per test session (per xdist worker)."""
     with s3_server_or_skip(tmp_path_factory.mktemp("s3-server")) as server:
         yield server
+
+
+# -- Spark ---------------------------------------------------------------------------------
+
+REQUIRE_SPARK = os.environ.get("HELGENOM_REQUIRE_SPARK") == "1"
+"""CI sets it: a missing PySpark or Java then fails the spark tests instead of skipping them."""
+
+
+def spark_missing() -> str | None:
+    """Why Spark cannot run here, or None."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "needs PySpark (pip install 'helgenom[spark]')"
+    java_home = os.environ.get("JAVA_HOME")
+    if shutil.which("java") is None and not (java_home and Path(java_home, "bin", "java").exists()):
+        return "needs Java 17+ on PATH or in JAVA_HOME"
+    return None
+
+
+def require_spark() -> None:
+    """Skip (or, with HELGENOM_REQUIRE_SPARK=1, fail) when Spark cannot run."""
+    reason = spark_missing()
+    if reason is not None:
+        if REQUIRE_SPARK:
+            pytest.fail(f"HELGENOM_REQUIRE_SPARK=1 but Spark cannot run: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[Any]:
+    """One local[2] Spark session for the test session (per worker), stopped at the end."""
+    require_spark()
+    from helgenom.adapters.variants.spark_engine import build_session
+
+    # tiny data: one shuffle partition and no adaptive re-planning keep each query ~1 s
+    session = build_session(
+        "local[2]", shuffle_partitions=1, config={"spark.sql.adaptive.enabled": "false"}
+    )
+    yield session
+    session.stop()

@@ -12,8 +12,6 @@ test session.
 
 from __future__ import annotations
 
-import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,9 +39,6 @@ from helgenom.core.errors import (
     InvalidInputError,
     NotFoundError,
 )
-
-REQUIRE_SPARK = os.environ.get("HELGENOM_REQUIRE_SPARK") == "1"
-
 
 # -- building rows -------------------------------------------------------------------
 
@@ -421,35 +416,6 @@ def random_corpus(
 
 
 # -- fixtures ---------------------------------------------------------------------------
-
-
-def spark_missing() -> str | None:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "needs PySpark (pip install 'helgenom[spark]')"
-    java_home = os.environ.get("JAVA_HOME")
-    if shutil.which("java") is None and not (java_home and Path(java_home, "bin", "java").exists()):
-        return "needs Java 17+ on PATH or in JAVA_HOME"
-    return None
-
-
-@pytest.fixture(scope="session")
-def spark_session() -> Iterator[Any]:
-    """One local[2] Spark session for the test session, stopped at the end."""
-    reason = spark_missing()
-    if reason is not None:
-        if REQUIRE_SPARK:
-            pytest.fail(f"HELGENOM_REQUIRE_SPARK=1 but Spark cannot run: {reason}")
-        pytest.skip(reason)
-    from helgenom.adapters.variants.spark_engine import build_session
-
-    # tiny data: one shuffle partition and no adaptive re-planning keep each query ~1 s
-    session = build_session(
-        "local[2]", shuffle_partitions=1, config={"spark.sql.adaptive.enabled": "false"}
-    )
-    yield session
-    session.stop()
 
 
 ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]

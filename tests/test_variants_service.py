@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from conftest import World, make_cpr
+from conftest import World, make_cpr, require_spark
 from helgenom.adapters.catalog.schema import audit_log, variant_commits, variant_ingests
 from helgenom.adapters.variants.cohort import Cohort, simulate_cohort
 from helgenom.cli.main import app
@@ -438,13 +438,7 @@ def test_spark_engine_answers_as_duckdb(
     world: World, cohort: Cohort, instance_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``variant_engine = "spark"`` gives the service the same answers as DuckDB."""
-    from test_variants_engines import REQUIRE_SPARK, spark_missing
-
-    reason = spark_missing()
-    if reason is not None:
-        if REQUIRE_SPARK:
-            pytest.fail(f"HELGENOM_REQUIRE_SPARK=1 but Spark cannot run: {reason}")
-        pytest.skip(reason)
+    require_spark()
     from helgenom.services.platform import open_platform
 
     p = world.platform

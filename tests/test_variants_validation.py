@@ -26,7 +26,7 @@ import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,6 @@ from helgenom.adapters.variants.vcfin import IngestBatch, read_sample_vcf
 BCFTOOLS = Path("/usr/bin/bcftools")
 REQUIRE_BCFTOOLS = os.environ.get("HELGENOM_REQUIRE_BCFTOOLS") == "1"
 REQUIRE_PLINK2 = os.environ.get("HELGENOM_REQUIRE_PLINK2") == "1"
-REQUIRE_SPARK = os.environ.get("HELGENOM_REQUIRE_SPARK") == "1"
 
 PANEL = SHARED_TESTDATA / "nfcore" / "chr22_16.57-16.61Mb_fullcoords" / "1000GP.chr22.vcf.gz"
 MINI_REFERENCE = SHARED_TESTDATA / "nfcore" / "chr22_40kb_local" / "reference" / "genome.fasta"
@@ -372,34 +371,6 @@ def test_simulated_cohort_matches_plink2_freq(autosome: Loaded, tmp_path: Path) 
 
 
 # -- Spark -------------------------------------------------------------------------------
-
-
-def spark_missing() -> str | None:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "needs PySpark (pip install 'helgenom[spark]')"
-    java_home = os.environ.get("JAVA_HOME")
-    if shutil.which("java") is None and not (java_home and Path(java_home, "bin", "java").exists()):
-        return "needs Java 17+ on PATH or in JAVA_HOME"
-    return None
-
-
-@pytest.fixture(scope="session")
-def spark_session() -> Iterator[Any]:
-    """One local[2] Spark session (as in test_variants_engines), stopped at the end."""
-    reason = spark_missing()
-    if reason is not None:
-        if REQUIRE_SPARK:
-            pytest.fail(f"HELGENOM_REQUIRE_SPARK=1 but Spark cannot run: {reason}")
-        pytest.skip(reason)
-    from helgenom.adapters.variants.spark_engine import build_session
-
-    session = build_session(
-        "local[2]", shuffle_partitions=1, config={"spark.sql.adaptive.enabled": "false"}
-    )
-    yield session
-    session.stop()
 
 
 @pytest.mark.spark
