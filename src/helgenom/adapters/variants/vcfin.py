@@ -71,12 +71,16 @@ from helgenom.core.errors import ConfigurationError, FormatError, redact_numbers
 
 CHUNK_ROWS = 65_536
 """Rows collected in Python lists before they become one Arrow record batch."""
-REFERENCE_WINDOW = 1 << 20
+REFERENCE_WINDOW = 1 << 16
 """Bases of the reference FASTA fetched at a time for the REF check."""
+SPARSE_GAP = 1024
+"""A record more than this many bases after the last fetched window has its REF bases
+fetched alone (copying the bases between costs more than another fetch)."""
 MAX_PLOIDY = 127
 """Largest ploidy a row can hold (``int8``)."""
 
 _ACGT = frozenset("ACGTacgt")
+_UPPER_ACGT = frozenset("ACGT")
 _SYMBOL_START = frozenset("<*[].")
 _OGT = re.compile(r"(?:^|;)OGT=([^;]+)")
 _BCFTOOLS_AT = re.compile(r" at (?P<ctg>[^\s:]+):(?P<pos>[0-9]+)")
@@ -196,7 +200,6 @@ class _VcfFile:
         if magic[:2] == b"\x1f\x8b":
             gz = gzip.GzipFile(fileobj=buffered, mode="rb")
             self._stack.append(gz)
-            stream = cast(IO[bytes], gz)
             try:
                 head = gz.peek(4)[:4]
             except (OSError, EOFError, zlib.error) as exc:
@@ -206,6 +209,10 @@ class _VcfFile:
                     f"{self.label}: the file is BCF; submit VCF: convert it with "
                     "bcftools view -Oz -o sample.vcf.gz"
                 )
+            # GzipFile reads lines in Python; a C reader over it reads them much faster.
+            lines = io.BufferedReader(cast(Any, gz), 1 << 16)
+            self._stack.append(lines)
+            stream = lines
         self._stream = stream
         self._lines = iter(stream)
         parser = HeaderParser(self.known_contigs)
@@ -395,6 +402,38 @@ def _count(text: str | None) -> int | None:
     return value if value <= INT32_MAX else None
 
 
+_CALL_ROW = pa.struct(
+    [
+        ("contig", pa.string()),
+        ("pos", pa.int64()),
+        ("ref", pa.string()),
+        ("alt", pa.string()),
+        ("type", pa.string()),
+        ("gt", pa.string()),
+        ("ploidy", pa.int8()),
+        ("alt_count", pa.int8()),
+        ("other_count", pa.int8()),
+        ("phased", pa.bool_()),
+        ("gq", pa.int32()),
+        ("dp", pa.int32()),
+        ("ad_ref", pa.int32()),
+        ("ad_alt", pa.int32()),
+    ]
+)
+"""The tuples :class:`_Rows` collects per call."""
+_BLOCK_ROW = pa.struct(
+    [
+        ("contig", pa.string()),
+        ("start", pa.int64()),
+        ("end", pa.int64()),
+        ("ploidy", pa.int8()),
+        ("gq", pa.int32()),
+        ("dp", pa.int32()),
+    ]
+)
+"""The tuples :class:`_Rows` collects per reference block."""
+
+
 class _Rows:
     """Rows of the three tables, collected per chunk and converted once per chunk.
 
@@ -455,21 +494,18 @@ class _Rows:
         if not self.calls:
             return
         n = len(self.calls)
-        (contig, pos, ref, alt, vtype, gt, ploidy, altc, otherc, phased, gq, dp, ad_ref,
-         ad_alt) = zip(*self.calls, strict=True)  # fmt: skip
+        # One conversion of the row tuples (much faster than a column at a time).
+        (contig_a, pos_a, ref_a, alt_a, vtype_a, gt_a, ploidy_a, altc_a, otherc_a, phased_a,
+         gq_a, dp_a, ad_ref_a, ad_alt_a) = pa.array(self.calls, _CALL_ROW).flatten()  # fmt: skip
         self.calls.clear()
         ingest = pa.repeat(self.ingest_id, n)
-        contig_a = pa.array(contig, pa.string())
-        pos_a = pa.array(pos, pa.int64())
-        ref_a = pa.array(ref, pa.string())
-        alt_a = pa.array(alt, pa.string())
         vid_a = pc.binary_join_element_wise(
             contig_a, pc.cast(pos_a, pa.string()), ref_a, alt_a, "-"
         )
         end_a = pc.subtract(pc.add(pos_a, pc.cast(pc.utf8_length(ref_a), pa.int64())), 1)
         self.variant_batches.append(
             pa.RecordBatch.from_arrays(
-                [vid_a, contig_a, pos_a, end_a, ref_a, alt_a, pa.array(vtype, pa.string()), ingest],
+                [vid_a, contig_a, pos_a, end_a, ref_a, alt_a, vtype_a, ingest],
                 schema=schema.VARIANTS,
             )
         )
@@ -480,15 +516,15 @@ class _Rows:
                     vid_a,
                     contig_a,
                     pos_a,
-                    pa.array(gt, pa.string()),
-                    pa.array(ploidy, pa.int8()),
-                    pa.array(altc, pa.int8()),
-                    pa.array(otherc, pa.int8()),
-                    pa.array(phased, pa.bool_()),
-                    pa.array(gq, pa.int32()),
-                    pa.array(dp, pa.int32()),
-                    pa.array(ad_ref, pa.int32()),
-                    pa.array(ad_alt, pa.int32()),
+                    gt_a,
+                    ploidy_a,
+                    altc_a,
+                    otherc_a,
+                    phased_a,
+                    gq_a,
+                    dp_a,
+                    ad_ref_a,
+                    ad_alt_a,
                     ingest,
                 ],
                 schema=schema.CALLS,
@@ -500,18 +536,18 @@ class _Rows:
         if not self.blocks:
             return
         n = len(self.blocks)
-        contig, start, end, ploidy, gq, dp = zip(*self.blocks, strict=True)
+        contig, start, end, ploidy, gq, dp = pa.array(self.blocks, _BLOCK_ROW).flatten()
         self.blocks.clear()
         self.block_batches.append(
             pa.RecordBatch.from_arrays(
                 [
                     pa.repeat(self.sample_id, n),
-                    pa.array(contig, pa.string()),
-                    pa.array(start, pa.int64()),
-                    pa.array(end, pa.int64()),
-                    pa.array(ploidy, pa.int8()),
-                    pa.array(gq, pa.int32()),
-                    pa.array(dp, pa.int32()),
+                    contig,
+                    start,
+                    end,
+                    ploidy,
+                    gq,
+                    dp,
                     pa.repeat(self.ingest_id, n),
                 ],
                 schema=schema.REF_BLOCKS,
@@ -566,11 +602,12 @@ class _Reference:
             )
         self.contig, self.length = contig, length
 
-    def window(self, start: int, size: int) -> tuple[int, int, str]:
-        """``(lo, hi, bases)``: upper-case bases ``[lo, hi)`` (0-based) from ``start``,
-        at least ``size`` and usually :data:`REFERENCE_WINDOW` long."""
-        hi = min(self.length, start + max(REFERENCE_WINDOW, size))
-        return start, hi, self.fasta.fetch(self.contig, start, hi).upper()
+    def window(self, start: int, size: int, *, sparse: bool = False) -> tuple[int, int, str]:
+        """``(lo, hi, bases)``: bases ``[lo, hi)`` (0-based, as in the FASTA: maybe
+        soft-masked) from ``start``, at least ``size`` and usually
+        :data:`REFERENCE_WINDOW` long (just ``size`` when ``sparse``)."""
+        hi = min(self.length, start + (size if sparse else max(REFERENCE_WINDOW, size)))
+        return start, hi, self.fasta.fetch(self.contig, start, hi)
 
     def close(self) -> None:
         """Close the FASTA."""
@@ -648,26 +685,25 @@ def read_sample_vcf(
     label = _label(source)
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".helgenom-ingest-", dir=work))
     reference: _Reference | None = None
+    split = _Split(work, contigs, sample_name)
     try:
         reference = _Reference(Path(reference_fasta), contigs)
         rows = _Rows(sample_id, ingest_id)
-        split_path = tmp / "split.vcf"
-        with _reading(source, contigs) as vcf, split_path.open("w", encoding="utf-8") as split:
+        with _reading(source, contigs) as vcf:
             header = vcf.open()
             _check_header(header, label, sample_name, contigs)
-            split.write(_NORM_HEADER)
-            for name, length in contigs.items():
-                split.write(f"##contig=<ID={name},length={length}>\n")
-            split.write(f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{sample_name}\n")
             stats = _first_pass(vcf, label, contigs, reference, rows, split)
             digest = vcf.sha256()
         normalised = stats["normalised"]
         if normalised:
-            norm_path = tmp / "norm.vcf"
-            _normalise(split_path, norm_path, Path(reference_fasta), label)
-            _second_pass(norm_path, rows)
+            if split.simple is not None:
+                _split_alleles(split.simple, rows)
+            else:
+                split_path = split.finish()
+                norm_path = split_path.with_name("norm.vcf")
+                _normalise(split_path, norm_path, Path(reference_fasta), label)
+                _second_pass(norm_path, rows)
         variants, calls, blocks = rows.tables()
         _check_unique(calls, label)
         return IngestBatch(
@@ -688,7 +724,7 @@ def read_sample_vcf(
     finally:
         if reference is not None:
             reference.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        split.close()
 
 
 def _check_header(
@@ -715,28 +751,108 @@ def _check_header(
             )
 
 
+_AD2 = re.compile(r"([0-9]{1,9}),([0-9]{1,9})")
+"""An AD value of two counts that :func:`_count` accepts as they are."""
+_SplitRecord = tuple[str, int, str, list[str], str, Genotype, int | None, int | None, str]
+"""A multi-allelic SNV the ingest splits itself: ``(chrom, pos, REF, ALT alleles,
+GT text, genotype, GQ, DP, AD)`` (REF and ALT upper-cased, AD checked or ``.``)."""
+SPLIT_MEMORY = 1 << 22
+"""Characters of records for ``bcftools norm`` kept in memory before they are written
+to the temporary file."""
+SPLIT_SELF = 100_000
+"""Most multi-allelic SNVs of a file split without ``bcftools norm``."""
+
+
+class _Split:
+    """The records that need splitting or normalising.
+
+    Each record is written in the reduced form ``bcftools norm`` reads. When every
+    record is a multi-allelic SNV (single-base REF equal to the reference, ALT alleles
+    single bases, symbolic or ``*``), :func:`_split_alleles` splits them exactly as
+    ``bcftools norm`` would and no temporary file is made; otherwise the text goes to
+    a temporary VCF in a private folder of ``workdir`` (made on first need).
+    """
+
+    def __init__(self, workdir: Path, contigs: Mapping[str, int], sample_name: str) -> None:
+        self.workdir = workdir
+        self.contigs = contigs
+        self.sample_name = sample_name
+        self.parts: list[str] = []
+        self.size = 0
+        self.simple: list[_SplitRecord] | None = []
+        self.tmp: Path | None = None
+        self.path: Path | None = None
+        self._file: IO[str] | None = None
+
+    def add(self, text: str, simple: _SplitRecord | None) -> None:
+        """Add one record (``simple``: its fields when the ingest can split it)."""
+        if self.simple is not None:
+            if simple is None or len(self.simple) >= SPLIT_SELF:
+                self.simple = None
+            else:
+                self.simple.append(simple)
+        if self._file is not None:
+            self._file.write(text)
+            return
+        self.parts.append(text)
+        self.size += len(text)
+        if self.size > SPLIT_MEMORY:
+            self._spill()
+
+    def _spill(self) -> IO[str]:
+        self.tmp = Path(tempfile.mkdtemp(prefix=".helgenom-ingest-", dir=self.workdir))
+        self.path = self.tmp / "split.vcf"
+        out = self._file = self.path.open("w", encoding="utf-8")
+        out.write(_NORM_HEADER)
+        for name, length in self.contigs.items():
+            out.write(f"##contig=<ID={name},length={length}>\n")
+        out.write(f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{self.sample_name}\n")
+        out.writelines(self.parts)
+        self.parts.clear()
+        return out
+
+    def finish(self) -> Path:
+        """Write everything to the temporary VCF and return its path."""
+        out = self._file if self._file is not None else self._spill()
+        out.close()
+        assert self.path is not None
+        return self.path
+
+    def close(self) -> None:
+        """Close the file and remove the temporary folder (if any)."""
+        if self._file is not None:
+            self._file.close()
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
 def _first_pass(
     vcf: _VcfFile,
     label: str,
     contigs: Mapping[str, int],
     reference: _Reference,
     rows: _Rows,
-    split: IO[str],
+    split: _Split,
 ) -> dict[str, Any]:
-    """Check every record; emit blocks and SNV calls; write the rest for bcftools.
+    """Check every record; emit blocks and SNV calls; collect the rest for splitting.
 
-    This is the hot loop of the ingest: the common cases are written out inline.
+    This is the hot loop of the ingest: the common cases are written out inline, and
+    lines of the most common shape are checked by
+    :meth:`~helgenom.adapters.variants.vcfrecord.RecordChecker.check_simple`.
     """
     checker = vcf.checker
     assert checker is not None
     check = checker.check
+    simple = checker.check_simple
     seen: list[str] = []
     current = ""
     length = 0
     records = filtered = no_call = symbolic = normalised = 0
     calls = rows.calls
     blocks = rows.blocks
-    write = split.write
+    add_call = calls.append
+    add_block = blocks.append
+    ad2 = _AD2.fullmatch
     ref_lo = ref_hi = 0
     ref_seq = ""
     lineno = 0
@@ -749,9 +865,20 @@ def _first_pass(
         lineno = first - 1
         for line in lines:
             lineno += 1
-            cols = line.split("\t")
-            check(cols, lineno)
-            chrom = cols[0]
+            got = simple(line, lineno)
+            if got is None:
+                cols = line.split("\t")
+                check(cols, lineno)
+                chrom = cols[0]
+                pos = checker.pos
+                ref = cols[3]
+                alt = ""
+                filt = cols[6]
+                values = checker.values0
+                gt = checker.gt0
+                end = checker.end
+            else:
+                chrom, pos, ref, alt, filt, values, gt, end = got
             if chrom != current:
                 if chrom not in contigs:
                     raise fail(
@@ -765,37 +892,36 @@ def _first_pass(
                 ref_lo = ref_hi = 0
                 if chrom not in seen:
                     seen.append(chrom)
-            pos = checker.pos
-            ref = cols[3]
             nref = len(ref)
             last = pos + nref - 1
-            end = checker.end
             if pos < 1 or last > length or (end is not None and (end > length or end < pos)):
                 _position_problem(fail, pos, end, last, length)
             start = pos - 1
             if start < ref_lo or start + nref > ref_hi:
-                ref_lo, ref_hi, ref_seq = reference.window(start, nref)
-            found = ref_seq[start - ref_lo : start - ref_lo + nref]
-            if found != ref and found != ref.upper() and not _compatible(found, ref):
-                raise fail(
-                    "REF differs from the instance's reference sequence",
-                    "call the sample against the instance's reference build (bcftools norm "
-                    "--check-ref shows every mismatch)",
+                # Far from the last window (sparse records): fetch just the record's bases.
+                ref_lo, ref_hi, ref_seq = reference.window(
+                    start, nref, sparse=start - ref_hi > SPARSE_GAP
                 )
+            found = ref_seq[start - ref_lo : start - ref_lo + nref]
+            if found != ref:
+                found = found.upper()
+                if found != ref.upper() and not _compatible(found, ref):
+                    raise fail(
+                        "REF differs from the instance's reference sequence",
+                        "call the sample against the instance's reference build (bcftools "
+                        "norm --check-ref shows every mismatch)",
+                    )
             plan = checker.plan
             if plan is None or not plan.has_gt:
                 raise fail("the record has no GT", "give every record a GT (first FORMAT key)")
-            filt = cols[6]
             if filt != "PASS" and filt != ".":
                 filtered += 1
                 continue
-            gt = checker.gt0
             if gt is None or gt.called == 0:
                 no_call += 1
                 continue
             if gt.called > MAX_PLOIDY:
                 raise fail("the genotype has more than 127 alleles", "check the GT values")
-            values = checker.values0
             nvalues = len(values)
             # GQ and DP are reserved Integer fields: after the checks a value is '.', a
             # negative number or a 32-bit count.
@@ -807,33 +933,44 @@ def _first_pass(
                 i = plan.min_dp
                 if 0 <= i < nvalues and (min_dp := _count(values[i])) is not None:
                     dp = min_dp
-                blocks.append(
+                add_block(
                     (chrom, pos, last if end is None or end < last else end, gt.called, gq, dp)
                 )
                 if len(blocks) >= CHUNK_ROWS:
                     rows.flush_blocks()
                 continue
-            alts = checker.alts
-            if gt.top > len(alts):
-                raise fail(
-                    "the GT refers to an ALT allele that the record does not list",
-                    "write the ALT alleles the genotype carries",
-                )
             i = plan.ad
             ad = values[i] if 0 <= i < nvalues else "."
-            alt = alts[0]
-            if nref == 1 and len(alts) == 1 and alt in _ACGT:
+            if alt in _UPPER_ACGT:  # a simple line (ref and alt upper-cased)
+                alts = [alt]
+            else:
+                alts = checker.alts
+                if gt.top > len(alts):
+                    raise fail(
+                        "the GT refers to an ALT allele that the record does not list",
+                        "write the ALT alleles the genotype carries",
+                    )
+                alt = alts[0]
+                if nref == 1 and len(alts) == 1 and alt in _ACGT:
+                    ref = ref.upper()
+                    alt = alt.upper()
+                else:
+                    alt = ""
+            if alt:
                 ad_ref = ad_alt = None
                 if ad != ".":
-                    parts = ad.split(",")
-                    if len(parts) == 2:
-                        ad_ref, ad_alt = _count(parts[0]), _count(parts[1])
-                calls.append(
+                    if (m := ad2(ad)) is not None:
+                        ad_ref, ad_alt = int(m[1]), int(m[2])
+                    else:
+                        parts = ad.split(",")
+                        if len(parts) == 2:
+                            ad_ref, ad_alt = _count(parts[0]), _count(parts[1])
+                add_call(
                     (
                         chrom,
                         pos,
-                        ref.upper(),
-                        alt.upper(),
+                        ref,
+                        alt,
                         "snv",
                         values[0],
                         gt.called,
@@ -862,11 +999,18 @@ def _first_pass(
             gt_text = values[0]
             if gt_text[0] in "|/":
                 gt_text = gt_text[1:]  # VCF 4.4 haploid phasing, unknown to bcftools
-            info = f"OGT={values[0]}"
-            write(
-                f"{chrom}\t{pos}\t.\t{ref.upper()}\t{','.join(a.upper() for a in alts)}\t.\t.\t"
-                f"{info}\tGT:GQ:DP:AD\t{gt_text}:{'.' if gq is None else gq}:"
-                f"{'.' if dp is None else dp}:{ad}\n"
+            upper_ref = ref.upper()
+            upper_alts = [a.upper() for a in alts]
+            split.add(
+                f"{chrom}\t{pos}\t.\t{upper_ref}\t{','.join(upper_alts)}\t.\t.\t"
+                f"OGT={values[0]}\tGT:GQ:DP:AD\t{gt_text}:{'.' if gq is None else gq}:"
+                f"{'.' if dp is None else dp}:{ad}\n",
+                (chrom, pos, upper_ref, upper_alts, gt_text, gt, gq, dp, ad)
+                if nref == 1
+                and upper_ref in _UPPER_ACGT
+                and found.upper() == upper_ref
+                and all(a in _ACGT or a[0] == "<" or a == "*" for a in alts)
+                else None,
             )
     return {
         "records": records,
@@ -876,6 +1020,38 @@ def _first_pass(
         "symbolic": symbolic,
         "contigs": seen,
     }
+
+
+def _split_alleles(records: list[_SplitRecord], rows: _Rows) -> None:
+    """Rows of multi-allelic SNVs, as ``bcftools norm -m -any --multi-overlaps .``
+    and :func:`_second_pass` give them: one record per ALT allele in order, the split
+    genotype keeping ``0``, writing ``1`` for that allele and ``.`` for the others
+    (separators kept), AD reduced to the REF and that allele's counts."""
+    add_call = rows.call
+    for chrom, pos, ref, alts, gt_text, gt, gq, dp, ad in records:
+        seps = [c for c in gt_text if c in "|/"]
+        counts = None if ad == "." else ad.split(",")
+        for allele, alt in enumerate(alts, 1):
+            if not _plain_alt(alt):
+                continue
+            out = ["0" if a == 0 else "1" if a == allele else "." for a in gt.alleles]
+            split_gt = out[0] + "".join(sep + text for sep, text in zip(seps, out[1:], strict=True))
+            alt_count = gt.alleles.count(allele)
+            add_call(
+                chrom,
+                pos,
+                ref,
+                alt,
+                split_gt,
+                gt.called,
+                alt_count,
+                gt.nonref - alt_count,
+                gt.phased,
+                gq,
+                dp,
+                None if counts is None else _count(counts[0]),
+                None if counts is None else _count(counts[allele]),
+            )
 
 
 def _position_problem(

@@ -208,6 +208,25 @@ def value_pattern(definition: FieldDef, n_alt: int, *, info: bool) -> str:
     return rf"(?:\.|{body})"
 
 
+# Possessive quantifiers (no backtracking: fewer steps, never more matches).
+_SIMPLE_GT = "[0-9]++(?:[/|][0-9]++)*+"
+_SIMPLE_ITEMS = {"Integer": "[0-9]{1,9}+", "Float": r"[0-9]++(?:\.[0-9]++)?+"}
+
+
+def _simple_value(definition: FieldDef) -> str:
+    """A pattern for a FORMAT value of a record with one ALT allele that accepts a
+    subset of what :func:`value_pattern` accepts: plain numbers, no missing items."""
+    item = _SIMPLE_ITEMS.get(definition.type)
+    if item is None:
+        return value_pattern(definition, 1, info=False)
+    want = expected_count(definition.number, 1, 0, info=True)
+    if want is None:
+        return rf"{item}(?:,{item})*+"
+    if want == 0:
+        return value_pattern(definition, 1, info=False)
+    return item + (rf"(?:,{item}){{{want - 1}}}" if want > 1 else "")
+
+
 @dataclass(frozen=True, slots=True)
 class FormatPlan:
     """A FORMAT column, checked once and reused for every line that has it."""
@@ -265,6 +284,10 @@ class RecordChecker:
         self._last_info: tuple[int, re.Pattern[str], int] | None = None
         self._info_sigs: dict[tuple[int, tuple[str, ...]], tuple[int, re.Pattern[str], int]] = {}
         self._located = False
+        self._simple_fmt = ""
+        self._simple_re: re.Pattern[str] | None = None
+        self._simple_plan: FormatPlan | None = None
+        self._simple_res: dict[str, re.Pattern[str] | None] = {}
         self.nsamples = len(header.samples)
         """Number of sample columns."""
         self.line = 0
@@ -384,8 +407,128 @@ class RecordChecker:
             recent[snv_key] = line
             if len(recent) > 4096:
                 self._evict(pos)
+            if self.nsamples == 1 and cols[8] != self._simple_fmt:
+                self._simple_for(cols[8])
         else:
             self._duplicates(pos, ref)
+
+    def _simple_for(self, text: str) -> None:
+        """Prepare :meth:`check_simple` for lines with FORMAT ``text`` (one sample)."""
+        if text in self._simple_res:
+            pattern = self._simple_res[text]
+        else:
+            plan = self._plans.get(text) or self._plan(text)
+            pattern = None
+            if plan.has_gt:
+                # Every field present, values in their plainest form: a subset of what
+                # the sample pattern accepts, in far fewer regex steps.
+                parts = [_SIMPLE_GT]
+                for definition in plan.defs[1:]:
+                    if definition is None:
+                        parts.append("[^:]*")
+                    else:
+                        parts.append(_simple_value(definition))
+                pattern = re.compile(
+                    r"([^\t]++)\t([0-9]++)\t([^\t]++)\t([ACGTNacgtn])\t([ACGTNacgtn])\t"
+                    r"([^\t]++)\t([^\t]++)\t([^\t]++)\t"
+                    + re.escape(text)
+                    + rf"\t({':'.join(parts)})"
+                )
+            if len(self._simple_res) < 64:
+                self._simple_res[text] = pattern
+        self._simple_fmt = text
+        self._simple_re = pattern
+        self._simple_plan = self._plans.get(text) if pattern is not None else None
+
+    def check_simple(
+        self, text: str, line: int
+    ) -> tuple[str, int, str, str, str, list[str], Genotype | None, int | None] | None:
+        """Check a line of the most common shape in one go, or return None (nothing
+        checked: call :meth:`check`).
+
+        The shape: one sample, REF and ALT single bases, FORMAT as on the last such
+        line checked by :meth:`check`, with GT, every sample value fitting its fast
+        pattern. The checks and their order are those of :meth:`check`; the attributes
+        are set likewise.
+
+        Returns
+        -------
+        tuple or None
+            ``(chrom, pos, REF upper-cased, ALT upper-cased, FILTER, sample values,
+            genotype, INFO/END)``.
+
+        Raises
+        ------
+        RecordProblem
+            The line breaks the format.
+        """
+        pattern = self._simple_re
+        if pattern is None:
+            return None
+        match = pattern.fullmatch(text)
+        if match is None:
+            return None
+        chrom, pos_text, ident, ref, alt, qual, filt, info, column = match.groups()
+        self.line = line
+        self._located = False
+        if chrom != self._current:
+            self._chrom(chrom)
+        self.chrom = chrom
+        self.pos = -1
+        self._located = True
+        pos = int(pos_text)
+        self.pos = pos
+        if pos < self._last_pos:
+            raise self._fail(
+                "the records are not sorted by position",
+                "sort the file (bcftools sort) before submitting it",
+            )
+        self._last_pos = pos
+        if ident != ".":
+            self._ident(ident)
+        upper_ref = ref.upper()
+        upper_alt = alt.upper()
+        if upper_alt == upper_ref:
+            raise self._fail("ALT equals REF", "remove the record or give a different ALT")
+        self.alts = [alt]
+        if qual != "." and qual not in self._good_quals:
+            self._qual(qual)
+        if filt != "PASS" and filt != ".":
+            self._filter(filt)
+        self.end = None
+        if info != ".":
+            self._info(info, 1)
+        plan = self._simple_plan
+        assert plan is not None
+        self.plan = plan
+        values = column.split(":")
+        gt: Genotype | None = None
+        first = values[0]
+        if first != "." and first != "":
+            gt = self._gts.get(first) or self.genotype(first)
+            if gt is None:
+                raise self._fail(
+                    "the GT of sample column 1 is not a valid genotype",
+                    "write alleles as numbers or '.', separated by '/' or '|'",
+                )
+            if gt.top > 1:
+                raise self._fail(
+                    "the GT of sample column 1 refers to an allele that ALT does not list",
+                    "use allele numbers 0 to the number of ALT alleles",
+                )
+        if plan.g_fields:
+            ploidy = len(gt.alleles) if gt is not None else 1 if first == "." else 2
+            self._g_counts(plan, values, 0, 1, ploidy)
+        self.values0 = values
+        self.gt0 = gt
+        key = (pos, upper_ref, upper_alt)
+        recent = self._recent
+        if key in recent:
+            self._duplicate(recent[key])
+        recent[key] = line
+        if len(recent) > 4096:
+            self._evict(pos)
+        return chrom, pos, upper_ref, upper_alt, filt, values, gt, self.end
 
     def _ident(self, ident: str) -> None:
         if (
