@@ -49,7 +49,7 @@ SEGMENT_OVERHEAD = 12 + 16
 """Nonce and MAC added to every segment."""
 CIPHER_SEGMENT_SIZE = SEGMENT_SIZE + SEGMENT_OVERHEAD
 """Ciphertext bytes per full segment (65,564)."""
-BATCH_SEGMENTS = 2
+BATCH_SEGMENTS = 16
 """Segments handled per step of the streaming pipeline (1 MiB)."""
 QUEUE_DEPTH = 8
 """Batches in flight between two pipeline threads; bounds memory to a few MiB per stage."""
