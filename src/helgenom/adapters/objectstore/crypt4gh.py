@@ -370,13 +370,17 @@ class Crypt4ghStore:
                         aead.encrypt_into(nonce, segment, None, out[at + 12 : end])
                         at = end
                     plain_buffers.give(plain.obj)
-                    sealed = out[:at]
-                    cipher_hash.update(sealed)
                     sizes[1] += at
-                    yield sealed
+                    yield out[:at]
+
+        def hashed(chunks: Iterator[memoryview]) -> Iterator[memoryview]:
+            # The ciphertext is hashed by the writing thread, beside the sealing one.
+            for sealed in chunks:
+                cipher_hash.update(sealed)
+                yield sealed
 
         with closing(_pipeline(seal(_pipeline(read())))) as chunks:
-            written = self.inner.put_chunks(body_key, chunks, done=sealed_buffers.give)
+            written = self.inner.put_chunks(body_key, hashed(chunks), done=sealed_buffers.give)
         if written != sizes[1]:
             raise IntegrityError(
                 f"object store wrote {written} bytes of body {body_key} but {sizes[1]} were sent"
