@@ -316,8 +316,15 @@ class ObjectService:
         ) as grant:
             row = self._live_row(grant.conn, object_id)
         try:
+            # The ciphertext's SHA-256 is checked as it is read (beside decryption and
+            # writing): with every segment authenticated, a matching digest means the
+            # plaintext is exactly the stored one, so it is not hashed a second time.
             chunks = self.store.iter_plaintext(
-                row.body_key, row.header, row.key_id, ciphertext_size=int(row.ciphertext_size)
+                row.body_key,
+                row.header,
+                row.key_id,
+                ciphertext_size=int(row.ciphertext_size),
+                ciphertext_sha256=str(row.ciphertext_sha256),
             )
         except NotFoundError:
             raise IntegrityError(
@@ -325,14 +332,17 @@ class ObjectService:
                 "the object store; run helgenom object verify --all and restore it from backup"
             ) from None
 
-        def check(digest: str) -> None:
-            if digest != row.plaintext_sha256:
+        def check(size: int) -> None:
+            if size != int(row.plaintext_size):
                 raise IntegrityError(
-                    f"object {object_id} decrypted to content whose SHA-256 differs from the "
-                    "catalog; nothing was written"
+                    f"object {object_id} decrypted to {size} bytes, the catalog says "
+                    f"{int(row.plaintext_size)}; nothing was written"
                 )
 
-        _write_atomically(out, chunks, on_done=check)
+        try:
+            _write_atomically(out, chunks, on_size=check)
+        except IntegrityError as exc:
+            raise IntegrityError(f"object {object_id}: {exc}; nothing was written") from None
         return _record(row)
 
     def read_range(self, ctx: RequestContext, object_id: str, start: int, end: int) -> bytes:
@@ -380,7 +390,7 @@ class ObjectService:
                 cipher_hash.update(chunk)
                 yield chunk
 
-        _write_atomically(out, chunks(), on_done=lambda _digest: _check_cipher(row, cipher_hash))
+        _write_atomically(out, chunks(), on_size=lambda _size: _check_cipher(row, cipher_hash))
         return _record(row)
 
     def list(self, ctx: RequestContext, *, sample_id: str | None = None) -> list[ObjectRecord]:
@@ -555,21 +565,30 @@ def _write_atomically(
     out: Path,
     chunks: Iterator[bytes | bytearray],
     on_done: Callable[[str], None] | None = None,
-) -> str:
-    """Write ``chunks`` beside ``out``, fsync, check with ``on_done(sha256)``, then rename."""
+    on_size: Callable[[int], None] | None = None,
+) -> None:
+    """Write ``chunks`` beside ``out``, fsync, check, then rename into place.
+
+    ``on_done(sha256)`` checks the SHA-256 of what was written (computed only when
+    given); ``on_size(bytes)`` its size. A check that raises leaves nothing behind.
+    """
     tmp = _temporary_beside(out)
-    digest = hashlib.sha256()
+    digest = hashlib.sha256() if on_done is not None else None
+    size = 0
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             for chunk in chunks:
-                digest.update(chunk)
+                if digest is not None:
+                    digest.update(chunk)
                 handle.write(chunk)
+                size += len(chunk)
             handle.flush()
             os.fsync(handle.fileno())
-        if on_done is not None:
+        if on_done is not None and digest is not None:
             on_done(digest.hexdigest())
+        if on_size is not None:
+            on_size(size)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    return digest.hexdigest()

@@ -445,27 +445,59 @@ class Crypt4ghStore:
                 ) from None
         return plain
 
-    def _iter_sealed(self, body_key: str) -> Generator[tuple[int, bytes], None, None]:
-        """The stored body in buffers of whole segments, with the index of their first."""
+    def _iter_sealed(
+        self, body_key: str, ciphertext_sha256: str | None = None
+    ) -> Generator[tuple[int, bytes], None, None]:
+        """The stored body in buffers of whole segments, with the index of their first.
+
+        With ``ciphertext_sha256``, the reading thread hashes the body as it arrives and
+        raises IntegrityError after the last buffer when the digest differs.
+        """
         index = 0
         batch = CIPHER_SEGMENT_SIZE * BATCH_SEGMENTS
-        with closing(_pipeline(self.inner.iter_chunks(body_key, batch))) as raw:
+
+        def checked(chunks: Iterator[bytes]) -> Iterator[bytes]:
+            digest = hashlib.sha256()
+            with closing(chunks):  # type: ignore[type-var]
+                for chunk in chunks:
+                    digest.update(chunk)
+                    yield chunk
+            if digest.hexdigest() != ciphertext_sha256:
+                raise IntegrityError(
+                    f"body {body_key} is corrupt: its SHA-256 differs from the catalog "
+                    "(segments replaced, reordered or not this object's)"
+                )
+
+        chunks = self.inner.iter_chunks(body_key, batch)
+        if ciphertext_sha256 is not None:
+            chunks = checked(chunks)
+        with closing(_pipeline(chunks)) as raw:
             for sealed in _whole_segments(raw, CIPHER_SEGMENT_SIZE, batch):
                 yield index, sealed
                 index += -(-len(sealed) // CIPHER_SEGMENT_SIZE)
 
     def iter_plaintext(
-        self, body_key: str, header: bytes, header_key_id: str, *, ciphertext_size: int
+        self,
+        body_key: str,
+        header: bytes,
+        header_key_id: str,
+        *,
+        ciphertext_size: int,
+        ciphertext_sha256: str | None = None,
     ) -> Iterator[bytes | bytearray]:
         """Decrypt the whole body as a stream of chunks (about 1 MiB each).
 
-        One thread reads the backend, one decrypts, the caller consumes.
+        One thread reads the backend (and, given ``ciphertext_sha256``, hashes it), one
+        decrypts, the caller consumes. Every segment is authenticated; a matching
+        ciphertext digest also rules out segments reordered or swapped between bodies,
+        so the plaintext is exactly what was stored (IntegrityError otherwise, raised
+        before the iterator ends).
         """
         aead = self._aead(header, header_key_id)
         self._check_size(body_key, ciphertext_size)
 
         def produce() -> Iterator[bytearray]:
-            with closing(self._iter_sealed(body_key)) as batches:
+            with closing(self._iter_sealed(body_key, ciphertext_sha256)) as batches:
                 for first, sealed in batches:
                     yield self._open_segments(aead, sealed, first, body_key)
 
