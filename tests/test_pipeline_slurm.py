@@ -194,7 +194,7 @@ def test_every_step_but_provenance_ran_as_a_slurm_job(
         # started by the main scheduler or, on a busy machine, by the backfill scheduler
         assert re.search(
             rf"(sched: Allocate JobId={job_id} NodeList=localhost"
-            rf"|backfill: Started JobId={job_id} in \S+ on localhost)",
+            rf"|backfill: (?:_start_job: )?Started JobId={job_id} in \S+ on localhost)",
             controller,
         ), controller
         assert f"_job_complete: JobId={job_id} WEXITSTATUS 0" in controller
