@@ -564,29 +564,22 @@ def _check_cipher(row: Any, cipher_hash: Any) -> None:
 def _write_atomically(
     out: Path,
     chunks: Iterator[bytes | bytearray],
-    on_done: Callable[[str], None] | None = None,
     on_size: Callable[[int], None] | None = None,
 ) -> None:
-    """Write ``chunks`` beside ``out``, fsync, check, then rename into place.
+    """Write ``chunks`` beside ``out``, fsync, check with ``on_size(bytes)``, then rename.
 
-    ``on_done(sha256)`` checks the SHA-256 of what was written (computed only when
-    given); ``on_size(bytes)`` its size. A check that raises leaves nothing behind.
+    A check that raises leaves nothing behind.
     """
     tmp = _temporary_beside(out)
-    digest = hashlib.sha256() if on_done is not None else None
     size = 0
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             for chunk in chunks:
-                if digest is not None:
-                    digest.update(chunk)
                 handle.write(chunk)
                 size += len(chunk)
             handle.flush()
             os.fsync(handle.fileno())
-        if on_done is not None and digest is not None:
-            on_done(digest.hexdigest())
         if on_size is not None:
             on_size(size)
         os.replace(tmp, out)

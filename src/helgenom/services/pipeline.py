@@ -32,7 +32,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-import re
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -69,8 +68,6 @@ from helgenom.services.samples import move_sample
 RUN_RECORD_VERSION = 1
 """Version of a ``pipeline_runs`` row."""
 EXECUTORS = ("local", "slurm")
-SLURM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-"""A Slurm partition or account name as the run accepts it."""
 DEFAULT_CALLER = "bcftools"
 OUTPUT_KINDS: dict[str, ObjectKind] = {
     "cram": ObjectKind.CRAM,
@@ -272,13 +269,6 @@ class PipelineService:
             options["partition"] = partition
         if account is not None:
             options["account"] = account
-        for name in ("partition", "account"):
-            value = options.get(name)
-            if value is not None and not (isinstance(value, str) and SLURM_NAME.fullmatch(value)):
-                raise InvalidInputError(
-                    f"Slurm {name} {value!r} is not a valid name: use 1-64 letters, digits, "
-                    "'_', '.' or '-'"
-                )
         return options
 
     # -- facts ------------------------------------------------------------------------------
@@ -391,6 +381,8 @@ class PipelineService:
                 "and resumes an analysing one"
             )
         pipeline = pipeline_adapters()
+        if slurm is not None:
+            pipeline.slurm.SlurmSettings.from_dict(slurm)  # names and values checked up front
         pipeline.layout.check_sample_id(sample_id)
         pipeline.callers.resolve_caller(caller)
         say("checking the reference genome")

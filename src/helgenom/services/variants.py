@@ -36,7 +36,6 @@ import contextlib
 import datetime as dt
 import enum
 import fcntl
-import hashlib
 import json
 import multiprocessing
 import os
@@ -79,7 +78,7 @@ from helgenom.core.pseudonyms import project_pseudonym
 from helgenom.services.gate import Gate, requisition_departments
 from helgenom.services.identity import Vault, load_consent, new_id
 from helgenom.services.objects import ObjectService
-from helgenom.services.references import ReferenceService
+from helgenom.services.references import ReferenceService, pipeline_adapters
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -315,14 +314,6 @@ def _parse(arguments: dict[str, Any]) -> IngestBatch:
     from helgenom.adapters.variants.vcfin import read_sample_vcf
 
     return read_sample_vcf(**arguments)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class VariantService:
@@ -680,7 +671,7 @@ class VariantService:
             assert item.path is not None
             if not item.path.is_file():
                 raise NotFoundError(f"no file {item.path}")
-            sha = _sha256_file(item.path)
+            sha = pipeline_adapters().reference.file_sha256(item.path)
             source_name = item.path.name[:255]
         with self.catalog.begin() as conn:
             rows = conn.execute(
@@ -743,8 +734,9 @@ class VariantService:
             if tables.current() != base:
                 tables.discard_after(base)  # rows of an ingest interrupted before its commit
             counts = self._counts()
-            if counts.state().snapshot != (None if last is None else base) or (
-                last is not None and counts.state().counts_version != last.counts_version
+            state = counts.state()
+            if state.snapshot != (None if last is None else base) or (
+                last is not None and state.counts_version != last.counts_version
             ):
                 counts = self._rebuild_counts(counts, counted, base)
             known = set(tables.read("variants", base.variants).column("variant_id").to_pylist())
