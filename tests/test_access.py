@@ -149,6 +149,8 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.KEYS_ROTATE: ALL,
         A.INDICATION_MANAGE: ALL,
         A.REFERENCE_LOAD: ALL,  # reference genomes are public data
+        A.ANNOTATION_LOAD: ALL,  # so are annotation sources and gene panels
+        A.PANEL_LOAD: ALL,
     },
     # Operators run sequencing: the sample table and the encrypted files (reads in,
     # pipelines read them back, integrity checks); never a person, never a CPR, no export.
@@ -171,6 +173,7 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.VARIANT_INGEST: ALL,
         A.VARIANT_QUERY: ALL,
         A.VARIANT_GENOTYPES: ALL,
+        A.ANNOTATION_LOAD: ALL,  # ClinVar, population frequencies, gene models
     },
     # Clinicians: persons with a requisition from their own department.
     Role.CLINICIAN: {
@@ -186,6 +189,9 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.SAMPLE_TRANSITION: OWN_DEPT,  # cancel their department's order
         A.VARIANT_QUERY: ALL,  # national frequencies
         A.VARIANT_GENOTYPES: OWN_DEPT,
+        A.CASE_CREATE: OWN_DEPT,  # open a case for their order, see it and its report
+        A.CASE_READ: OWN_DEPT,
+        A.REPORT_READ: OWN_DEPT,
     },
     # Geneticists: read persons of their own department (no consent changes, no orders).
     Role.GENETICIST: {
@@ -201,6 +207,14 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.VARIANT_QUERY: ALL,
         A.VARIANT_GENOTYPES: OWN_DEPT,
         A.VARIANT_CARRIERS: ALL,  # filtered to their own department's persons by the service
+        A.ANNOTATION_LOAD: ALL,
+        A.PANEL_LOAD: ALL,
+        A.CASE_CREATE: OWN_DEPT,  # interpret, classify and sign their department's cases
+        A.CASE_READ: OWN_DEPT,
+        A.CASE_ANALYSE: OWN_DEPT,
+        A.CASE_CLASSIFY: OWN_DEPT,
+        A.CASE_SIGN: OWN_DEPT,
+        A.REPORT_READ: OWN_DEPT,
     },
     # Researchers: cohorts only through an approved, unexpired project they belong to.
     Role.RESEARCHER: {

@@ -1413,6 +1413,12 @@ from helgenom.cli.variants import variants_app  # noqa: E402
 
 app.add_typer(variants_app, name="variants")
 
+from helgenom.cli.clinical import annotation_app, case_app, panel_app  # noqa: E402
+
+app.add_typer(annotation_app, name="annotation")
+app.add_typer(panel_app, name="panel")
+app.add_typer(case_app, name="case")
+
 
 def main() -> None:
     """Entry point of the ``helgenom`` script and ``python -m helgenom``."""

@@ -52,6 +52,14 @@ class Action(enum.StrEnum):
     VARIANT_GENOTYPES = "variant.genotypes"
     VARIANT_RELEASE = "variant.release"
     VARIANT_WITHDRAW = "variant.withdraw"
+    ANNOTATION_LOAD = "annotation.load"
+    PANEL_LOAD = "panel.load"
+    CASE_CREATE = "case.create"
+    CASE_READ = "case.read"
+    CASE_ANALYSE = "case.analyse"
+    CASE_CLASSIFY = "case.classify"
+    CASE_SIGN = "case.sign"
+    REPORT_READ = "report.read"
     AUDIT_READ_PERSON = "audit.read_person"
     AUDIT_READ = "audit.read"
     AUDIT_VERIFY = "audit.verify"
@@ -241,6 +249,43 @@ POLICY: dict[Action, dict[Role, Relation]] = {
     Action.VARIANT_WITHDRAW: {
         Role.STEWARD: Relation.ANY,
         Role.CITIZEN: Relation.SELF,
+    },
+    # Annotation sources (ClinVar, population frequencies, gene models) and gene panels
+    # are public knowledge; loading a version changes what analyses use.
+    Action.ANNOTATION_LOAD: {
+        Role.ADMIN: Relation.ANY,
+        Role.OPERATOR: Relation.ANY,
+        Role.GENETICIST: Relation.ANY,
+    },
+    Action.PANEL_LOAD: {
+        Role.ADMIN: Relation.ANY,
+        Role.GENETICIST: Relation.ANY,
+    },
+    # Interpretation cases of the requesting department: the clinician who ordered and
+    # the department's geneticists see them; only geneticists analyse, classify and sign.
+    # The case service also requires the case's own department (not just any requisition
+    # for the person) for everything but creation.
+    Action.CASE_CREATE: {
+        Role.CLINICIAN: Relation.OWN_DEPARTMENT,
+        Role.GENETICIST: Relation.OWN_DEPARTMENT,
+    },
+    Action.CASE_READ: {
+        Role.CLINICIAN: Relation.OWN_DEPARTMENT,
+        Role.GENETICIST: Relation.OWN_DEPARTMENT,
+    },
+    Action.CASE_ANALYSE: {
+        Role.GENETICIST: Relation.OWN_DEPARTMENT,
+    },
+    Action.CASE_CLASSIFY: {
+        Role.GENETICIST: Relation.OWN_DEPARTMENT,
+    },
+    Action.CASE_SIGN: {
+        Role.GENETICIST: Relation.OWN_DEPARTMENT,
+    },
+    # Signed reports go back to the requesting department only.
+    Action.REPORT_READ: {
+        Role.CLINICIAN: Relation.OWN_DEPARTMENT,
+        Role.GENETICIST: Relation.OWN_DEPARTMENT,
     },
     Action.AUDIT_READ_PERSON: {
         Role.CITIZEN: Relation.SELF,

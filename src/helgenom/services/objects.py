@@ -228,10 +228,15 @@ class ObjectService:
         sample_id: str,
         kind: ObjectKind,
         provenance: dict[str, Any] | None = None,
+        action: Action = Action.OBJECT_PUT,
     ) -> PutResult:
-        """Encrypt and store a file for a sample; the same content again is a no-op."""
+        """Encrypt and store a file for a sample; the same content again is a no-op.
+
+        ``action`` is what the access check and the audit entry name: another service
+        storing its own product (a signed report) passes its action instead.
+        """
         person = self._sample_person(sample_id)
-        self.gate.authorise(ctx, Action.OBJECT_PUT, resource=f"sample/{sample_id}", person=person)
+        self.gate.authorise(ctx, action, resource=f"sample/{sample_id}", person=person)
         try:
             source: BinaryIO = path.open("rb")
         except OSError as exc:
@@ -270,7 +275,7 @@ class ObjectService:
         created = True
         try:
             with self.gate.access(
-                ctx, Action.OBJECT_PUT, resource=f"object/{object_id}", person=person
+                ctx, action, resource=f"object/{object_id}", person=person
             ) as grant:
                 existing = grant.conn.execute(
                     sa.select(objects.c.state).where(objects.c.id == object_id).with_for_update()
@@ -306,14 +311,22 @@ class ObjectService:
     # -- read -------------------------------------------------------------------------------
 
     def get(
-        self, ctx: RequestContext, object_id: str, out: Path, *, force: bool = False
+        self,
+        ctx: RequestContext,
+        object_id: str,
+        out: Path,
+        *,
+        force: bool = False,
+        action: Action = Action.OBJECT_READ,
     ) -> ObjectRecord:
-        """Decrypt an object to ``out`` (written aside, checked, then renamed into place)."""
+        """Decrypt an object to ``out`` (written aside, checked, then renamed into place).
+
+        ``action`` is what the access check and the audit entry name (a report view
+        passes ``report.read``).
+        """
         _check_output(out, force)
         person = self._object_person(object_id)
-        with self.gate.access(
-            ctx, Action.OBJECT_READ, resource=f"object/{object_id}", person=person
-        ) as grant:
+        with self.gate.access(ctx, action, resource=f"object/{object_id}", person=person) as grant:
             row = self._live_row(grant.conn, object_id)
         try:
             # The ciphertext's SHA-256 is checked as it is read (beside decryption and

@@ -15,6 +15,7 @@ from helgenom.core.errors import ConfigurationError, InvalidInputError, Permissi
 from helgenom.core.models import Principal, Purpose, RequestContext
 from helgenom.core.quality import QcThresholds
 from helgenom.services.audit import AuditService
+from helgenom.services.cases import AnnotationService, CaseService
 from helgenom.services.directory import DirectoryService
 from helgenom.services.gate import Gate
 from helgenom.services.identity import ConsentService, PersonService, Vault
@@ -49,6 +50,8 @@ class Platform:
     references: ReferenceService
     pipeline: PipelineService
     variants: VariantService
+    annotation: AnnotationService
+    cases: CaseService
 
     def context(
         self,
@@ -143,6 +146,31 @@ def open_platform(home: str | None = None, *, settings: Settings | None = None) 
         min_mean_coverage=settings.qc_min_mean_coverage,
         min_fraction_ge_20x=settings.qc_min_fraction_ge_20x,
     )
+    variants = VariantService(
+        catalog,
+        gate,
+        vault,
+        objects,
+        references,
+        settings.home / "variants",
+        settings.home / "work",
+        engine=settings.variant_engine,
+        spark_master=settings.spark_master,
+        project_key=pseudonym_key,
+    )
+    annotation = AnnotationService(catalog, gate, references, settings.home / "annotation")
+    case_service = CaseService(
+        catalog,
+        gate,
+        keys,
+        objects,
+        references,
+        variants,
+        annotation,
+        settings.home / "work",
+        second_signer=settings.report_second_signer,
+        secondary_genes=settings.secondary_findings_genes,
+    )
     return Platform(
         settings=settings,
         catalog=catalog,
@@ -173,18 +201,9 @@ def open_platform(home: str | None = None, *, settings: Settings | None = None) 
                 "status_command": settings.slurm_status_command,
             },
         ),
-        variants=VariantService(
-            catalog,
-            gate,
-            vault,
-            objects,
-            references,
-            settings.home / "variants",
-            settings.home / "work",
-            engine=settings.variant_engine,
-            spark_master=settings.spark_master,
-            project_key=pseudonym_key,
-        ),
+        variants=variants,
+        annotation=annotation,
+        cases=case_service,
     )
 
 

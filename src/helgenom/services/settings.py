@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     """Query engine of the genome database: ``duckdb`` (embedded) or ``spark``."""
     spark_master: str = "local[2]"
     """Spark master URL with ``variant_engine = spark`` (``spark://host:7077`` on a cluster)."""
+    report_second_signer: bool = False
+    """Whether a clinical report needs a second geneticist's signature before it is issued."""
+    secondary_findings_genes: list[str] | None = None
+    """Genes screened for secondary findings (None: the ACMG SF v3.2 list)."""
     format_version: int = CONFIG_FORMAT_VERSION
     """Version of the config file format."""
 

@@ -28,6 +28,7 @@ REVISION_TABLES: tuple[tuple[str, str], ...] = (
     ("0003", "sample_events"),
     ("0004", "pipeline_runs"),
     ("0005", "variant_commits"),
+    ("0006", "cases"),
 )
 """A table each revision creates, oldest first: how to recognise an unstamped catalog."""
 

@@ -386,3 +386,131 @@ variant_releases = Table(
     Column("note", Text, nullable=False),
 )
 """Named snapshots: a study names the release it used and can query it again."""
+
+annotation_sources = Table(
+    "annotation_sources",
+    metadata,
+    Column("source", String(80), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("label", String(100), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("reference_build", String(64), nullable=True),
+    Column("folder", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("loaded_at", UtcDateTime, nullable=False),
+    Column("loaded_by", String(64), nullable=False),
+)
+"""Every loaded version of an annotation source (public data), append-only.
+
+``source`` is ``clinvar``, ``population/NAME`` or ``genes`` (the gene models, a GFF3 of
+the instance's reference build); ``version`` numbers the loads of one source (the
+folder ``vNNNN``); ``summary`` is a JSON object of counts. A case analysis names the
+versions it used, and loading a new ClinVar version is what re-analysis looks for.
+"""
+
+gene_panels = Table(
+    "gene_panels",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("version", String(32), nullable=False),
+    Column("document", Text, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("gene_count", Integer, nullable=False),
+    Column("loaded_at", UtcDateTime, nullable=False),
+    Column("loaded_by", String(64), nullable=False),
+    UniqueConstraint("name", "version"),
+)
+"""Gene panels (PanelApp-style), every version kept; the latest ``seq`` is current.
+
+An indication names its panel (``indications.gene_panel``); ``document`` is the
+normalised panel JSON (see :mod:`helgenom.adapters.annotation.panels`).
+"""
+
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("requisition_id", String(40), ForeignKey("requisitions.id"), nullable=False),
+    Column("proband_sample_id", String(40), ForeignKey("samples.id"), nullable=False),
+    Column(
+        "person_pseudonym", String(40), ForeignKey("persons.pseudonym"), nullable=False, index=True
+    ),
+    Column("department_code", String(32), ForeignKey("organisations.code"), nullable=False),
+    Column("indication", String(64), nullable=True),
+    Column("panel_name", String(200), nullable=True),
+    Column("family", Text, nullable=False),
+    Column("hpo_terms", Text, nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("format_version", Integer, nullable=False),
+    Index("ux_cases_open_requisition", "requisition_id", unique=True),
+)
+"""One interpretation case per requisition: the proband, the family and the phenotype.
+
+``family`` is a JSON list of ``{"sample_id", "relationship", "sex", "affected",
+"person"}`` (proband first); ``hpo_terms`` a JSON list of HPO ids; ``status`` is
+``open``, ``analysed``, ``awaiting_second_signature`` or ``reported``.
+"""
+
+case_analyses = Table(
+    "case_analyses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", String(40), ForeignKey("cases.id"), nullable=False, index=True),
+    Column("analysed_at", UtcDateTime, nullable=False),
+    Column("analysed_by", String(64), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("panel_version", String(32), nullable=True),
+    Column("versions", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("candidates", Text, nullable=False),
+    Column("format_version", Integer, nullable=False),
+)
+"""Every analysis of a case (the latest is current), with the data versions it locked.
+
+``versions`` names the panel version, the ClinVar, population and gene-model versions,
+the genome-database commit and the settings; ``candidates`` is the ranked candidate
+list (JSON) with each variant's evidence; ``reason`` is ``analyse`` or ``reanalyse``.
+"""
+
+case_overrides = Table(
+    "case_overrides",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", String(40), ForeignKey("cases.id"), nullable=False, index=True),
+    Column("variant_id", String(300), nullable=False),
+    Column("criterion", String(16), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("strength", String(16), nullable=True),
+    Column("justification", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+)
+"""A geneticist's additions, removals and re-weightings of ACMG criteria, append-only."""
+
+case_reports = Table(
+    "case_reports",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("case_id", String(40), ForeignKey("cases.id"), nullable=False, index=True),
+    Column("analysis_id", Integer, ForeignKey("case_analyses.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("overall", String(16), nullable=False),
+    Column("conclusion", Text, nullable=False),
+    Column("variants", Text, nullable=False),
+    Column("signers", Text, nullable=False),
+    Column("digest", String(64), nullable=True),
+    Column("signature", Text, nullable=True),
+    Column("fhir_object", String(40), ForeignKey("objects.id"), nullable=True),
+    Column("html_object", String(40), ForeignKey("objects.id"), nullable=True),
+    Column("pdf_object", String(40), ForeignKey("objects.id"), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("issued_at", UtcDateTime, nullable=True),
+    UniqueConstraint("case_id", "version"),
+)
+"""Reports of a case: ``awaiting_second_signature`` until enough geneticists signed,
+then ``final`` with the digest, the platform's ES256 signature of it and the three
+renderings in the encrypted object store (FHIR JSON, HTML, PDF)."""

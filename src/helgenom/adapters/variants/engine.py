@@ -643,6 +643,107 @@ def _markers(prefix: str, count: int) -> str:
     return ", ".join(f"${prefix}{i}" for i in range(count))
 
 
+FAMILY_SITES = pa.schema(
+    [
+        pa.field("variant_id", pa.string()),
+        pa.field("variant_contig", pa.string()),
+        pa.field("variant_pos", pa.int64()),
+        pa.field("call_gt", pa.string()),
+        pa.field("call_ploidy", pa.int8()),
+        pa.field("call_alt_count", pa.int8()),
+        pa.field("call_phased", pa.bool_()),
+        pa.field("call_gq", pa.int32()),
+        pa.field("call_dp", pa.int32()),
+        pa.field("call_ad_ref", pa.int32()),
+        pa.field("call_ad_alt", pa.int32()),
+    ]
+)
+"""The proband's columns of :meth:`VariantEngine.family_sites` (relatives' follow)."""
+
+
+def _relative_sql(i: int) -> tuple[str, str, str]:
+    """Select list, joins and nothing else for relative ``i`` of :func:`family_sites_sql`."""
+    state = (
+        f"CASE WHEN o{i}.alt IS NOT NULL THEN "
+        f"CASE WHEN o{i}.alt = 0 THEN CASE WHEN o{i}.other > 0 THEN 'other_alt' ELSE 'hom_ref' END "
+        f"WHEN o{i}.ploidy = 1 THEN 'hemi' WHEN o{i}.alt >= o{i}.ploidy THEN 'hom_alt' "
+        f"ELSE 'het' END "
+        f"WHEN x{i}.n IS NOT NULL THEN 'other_alt' "
+        f"WHEN v{i}.variant_id IS NOT NULL THEN 'hom_ref' ELSE 'no_call' END"
+    )
+    select = (
+        f", {state} AS r{i}_state, "
+        f"COALESCE(o{i}.gq, x{i}.gq, v{i}.gq) AS r{i}_gq, "
+        f"COALESCE(o{i}.dp, x{i}.dp, v{i}.dp) AS r{i}_dp"
+    )
+    joins = (
+        f" LEFT JOIN own o{i} ON o{i}.variant_id = k.variant_id AND o{i}.sample_id = $rel{i}"
+        f" LEFT JOIN oth x{i} ON x{i}.variant_id = k.variant_id AND x{i}.sample_id = $rel{i}"
+        f" LEFT JOIN cov v{i} ON v{i}.variant_id = k.variant_id AND v{i}.sample_id = $rel{i}"
+    )
+    return select, joins, f"$rel{i}"
+
+
+def family_sites_sql(relatives: int, region_join: str = "") -> str:
+    """SQL (DuckDB and Spark) of :meth:`VariantEngine.family_sites` for ``relatives`` relatives.
+
+    Relations ``{c}`` (calls), ``{b}`` (ref blocks) and optionally ``{r}`` (regions, joined
+    by ``region_join``); ``{series}`` as in :func:`cells_sql`. Parameters ``$proband``,
+    ``$rel0``..., ``$min_gq``, ``$bin``.
+    """
+    parts = [_relative_sql(i) for i in range(relatives)]
+    select = "".join(p[0] for p in parts)
+    joins = "".join(p[1] for p in parts)
+    members = ", ".join(p[2] for p in parts) or "NULL"
+    return f"""
+WITH
+k AS (
+  SELECT c.variant_id, c.call_contig AS variant_contig, c.call_pos AS variant_pos, c.call_gt,
+         c.call_ploidy, c.call_alt_count, c.call_phased, c.call_gq, c.call_dp, c.call_ad_ref,
+         c.call_ad_alt, CAST(FLOOR(c.call_pos / $bin) AS BIGINT) AS bin
+  FROM {{c}} c {region_join}
+  WHERE c.sample_id = $proband AND c.call_alt_count > 0
+),
+pc AS (
+  SELECT c.sample_id, c.variant_id, c.call_contig, c.call_pos, c.call_alt_count,
+         c.call_other_count, c.call_ploidy, c.call_gq, c.call_dp
+  FROM {{c}} c
+  WHERE c.sample_id IN ({members}) AND (c.call_gq IS NULL OR c.call_gq >= $min_gq)
+),
+pb AS (
+  SELECT b.sample_id, b.block_contig, b.block_start, b.block_end, b.block_min_gq,
+         b.block_min_dp, {{series}} AS bin
+  FROM {{b}} b
+  WHERE b.sample_id IN ({members}) AND (b.block_min_gq IS NULL OR b.block_min_gq >= $min_gq)
+),
+own AS (
+  SELECT k.variant_id, pc.sample_id, MAX(CAST(pc.call_alt_count AS INT)) AS alt,
+         MAX(CAST(pc.call_other_count AS INT)) AS other,
+         MAX(CAST(pc.call_ploidy AS INT)) AS ploidy, MAX(pc.call_gq) AS gq,
+         MAX(pc.call_dp) AS dp
+  FROM k JOIN pc ON pc.variant_id = k.variant_id
+  GROUP BY k.variant_id, pc.sample_id
+),
+oth AS (
+  SELECT k.variant_id, pc.sample_id, COUNT(*) AS n, MAX(pc.call_gq) AS gq, MAX(pc.call_dp) AS dp
+  FROM k JOIN pc ON pc.call_contig = k.variant_contig AND pc.call_pos = k.variant_pos
+   AND pc.variant_id <> k.variant_id
+  GROUP BY k.variant_id, pc.sample_id
+),
+cov AS (
+  SELECT k.variant_id, pb.sample_id, MIN(pb.block_min_gq) AS gq, MIN(pb.block_min_dp) AS dp
+  FROM k JOIN pb ON pb.block_contig = k.variant_contig AND pb.bin = k.bin
+   AND pb.block_start <= k.variant_pos AND pb.block_end >= k.variant_pos
+  GROUP BY k.variant_id, pb.sample_id
+)
+SELECT k.variant_id, k.variant_contig, k.variant_pos, k.call_gt, k.call_ploidy,
+       k.call_alt_count, k.call_phased, k.call_gq, k.call_dp, k.call_ad_ref,
+       k.call_ad_alt{select}
+FROM k{joins}
+ORDER BY k.variant_contig, k.variant_pos, k.variant_id
+"""  # noqa: S608 - built from this module's constants; values are bound parameters
+
+
 class VariantEngine(abc.ABC):
     """Queries over :class:`~.tables.VariantTables` at a snapshot (see module doc).
 
@@ -866,6 +967,57 @@ class VariantEngine(abc.ABC):
             ]
             out.append(decide_genotype(key, at, cover))
         return out
+
+    def family_sites(
+        self,
+        snapshot: Snapshot,
+        proband: str,
+        relatives: Sequence[str] = (),
+        regions: Sequence[tuple[str, int, int]] | None = None,
+    ) -> pa.Table:
+        """Every site where ``proband`` carries an ALT allele, with the relatives' states there.
+
+        One row per proband call with ``call_alt_count > 0`` (in ``regions`` when given:
+        ``(contig, start, end)``, 1-based inclusive), in the columns of
+        :data:`FAMILY_SITES`, plus ``r{i}_state``, ``r{i}_gq``, ``r{i}_dp`` for the i-th
+        relative: what that relative's data says at the site, by the rules of
+        :meth:`genotypes` (``het``, ``hom_alt``, ``hemi``, ``hom_ref`` proven by a call or a
+        reference block with GQ >= :data:`~.schema.MIN_GQ`, ``other_alt`` or ``no_call``),
+        computed in one query for the whole genome rather than site by site.
+
+        Raises
+        ------
+        InvalidInputError
+            A malformed sample id or region.
+        """
+        check_ids([proband, *relatives], "sample id")
+        if len({proband, *relatives}) != 1 + len(relatives):
+            raise InvalidInputError("a family's samples must be different samples")
+        params: dict[str, Any] = {"proband": proband, "min_gq": MIN_GQ, "bin": self.bin_size}
+        relations: dict[str, Source] = {
+            "c": TableRef("calls", snapshot.calls),
+            "b": TableRef("ref_blocks", snapshot.ref_blocks),
+        }
+        region_join = ""
+        if regions is not None:
+            rows = [(check_contig(c), int(a), int(b)) for c, a, b in regions]
+            if any(a < 1 or b < a for _, a, b in rows):
+                raise InvalidInputError("a region needs 1 <= start <= end")
+            relations["r"] = pa.table(
+                {
+                    "r_contig": pa.array([r[0] for r in rows], pa.string()),
+                    "r_start": pa.array([r[1] for r in rows], pa.int64()),
+                    "r_end": pa.array([r[2] for r in rows], pa.int64()),
+                }
+            )
+            region_join = (
+                "JOIN (SELECT DISTINCT * FROM {r}) r ON r.r_contig = c.call_contig "
+                "AND c.call_pos BETWEEN r.r_start AND r.r_end"
+            )
+        for i, rel in enumerate(relatives):
+            params[f"rel{i}"] = rel
+        sql = family_sites_sql(len(relatives), region_join).replace("{series}", self.series_sql)
+        return self._execute(sql, params, relations)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the engine's resources (no-op unless an engine holds some)."""
@@ -1501,6 +1653,7 @@ def _new_sites(tables: VariantTables, old: Snapshot, new: Snapshot) -> pa.Table:
 __all__ = [
     "CELLS",
     "COUNTS_FORMAT_VERSION",
+    "FAMILY_SITES",
     "FREQUENCIES",
     "GENOTYPE_STATES",
     "GROUPINGS",
@@ -1519,5 +1672,6 @@ __all__ = [
     "VariantKey",
     "cells_sql",
     "check_samples",
+    "family_sites_sql",
     "rollup",
 ]
