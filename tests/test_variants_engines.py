@@ -971,3 +971,73 @@ def test_counts_refuse_inconsistent_updates(tmp_path: Path) -> None:
     with pytest.raises(ConflictError, match="appended"):
         counts.remove_samples(["S00000"], one.samples, snap2)
     engine.close()
+
+
+# -- family sites (case analysis) ----------------------------------------------------------
+
+
+def _family_states(
+    engine: VariantEngine, snap: Snapshot, proband: str, relatives: list[str]
+) -> list[Any]:
+    table = engine.family_sites(snap, proband, relatives)
+    return [
+        (r["variant_id"], *(r[f"r{i}_state"] for i in range(len(relatives))))
+        for r in table.to_pylist()
+    ]
+
+
+def _expected_family(
+    engine: VariantEngine, snap: Snapshot, proband: str, relatives: list[str]
+) -> list[Any]:
+    calls = engine.tables.read("calls", snap.calls).to_pylist()
+    carried = sorted(
+        (c["call_contig"], c["call_pos"], c["variant_id"])
+        for c in calls
+        if c["sample_id"] == proband and c["call_alt_count"] > 0
+    )
+    ids = [vid for _, _, vid in carried]
+    states = [
+        [g.state for g in engine.genotypes(snap, rel, ids)] if ids else [] for rel in relatives
+    ]
+    return [(vid, *(s[k] for s in states)) for k, vid in enumerate(ids)]
+
+
+def test_family_sites_agree_with_genotypes(engine: VariantEngine, corpus: Loaded) -> None:
+    for proband, relatives in (("F1", ["M1", "F2"]), ("M1", ["M2", "U1"]), ("U1", [])):
+        got = _family_states(engine, corpus.snapshot, proband, relatives)
+        assert got == _expected_family(engine, corpus.snapshot, proband, relatives), proband
+        assert got, proband
+
+
+def test_family_sites_regions_and_errors(corpus: Loaded) -> None:
+    engine = DuckDbEngine(corpus.tables)
+    snap = corpus.snapshot
+    whole = engine.family_sites(snap, "F1", ["M1"])
+    chr1 = engine.family_sites(snap, "F1", ["M1"], regions=[("chr1", 1, 10_000_000)])
+    assert chr1.num_rows == sum(
+        1 for c in whole.column("variant_contig").to_pylist() if c == "chr1"
+    )
+    assert engine.family_sites(snap, "F1", ["M1"], regions=[]).num_rows == 0
+    with pytest.raises(InvalidInputError, match="different samples"):
+        engine.family_sites(snap, "F1", ["F1"])
+    with pytest.raises(InvalidInputError, match="start"):
+        engine.family_sites(snap, "F1", [], regions=[("chr1", 5, 1)])
+    with pytest.raises(InvalidInputError, match="sample id"):
+        engine.family_sites(snap, "x' OR 1=1", [])
+
+
+@pytest.mark.spark
+def test_family_sites_engines_agree_on_random_corpus(
+    random_db: tuple[Loaded, Corpus], request: pytest.FixtureRequest
+) -> None:
+    loaded, data = random_db
+    duck = make_engine("duckdb", loaded.tables, request)
+    spark = make_engine("spark", loaded.tables, request)
+    ids = data.samples.column("sample_id").to_pylist()
+    for proband, rels in ((ids[0], ids[1:3]), (ids[7], [ids[8]])):
+        expected = _expected_family(duck, loaded.snapshot, proband, rels)
+        assert _family_states(duck, loaded.snapshot, proband, rels) == expected
+        assert _family_states(spark, loaded.snapshot, proband, rels) == expected
+        assert len(expected) > 10
+    duck.close()
+    spark.close()
