@@ -215,7 +215,7 @@ def case_analyse(
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
     """Analyse the case: filters, inheritance, ACMG evidence, phenotype ranking (geneticist)."""
-    from helgenom.core.interpretation import AnalysisSettings
+    from helgenom.services.cases import AnalysisSettings
 
     state = _state(ctx)
     settings = AnalysisSettings(max_af=max_af, green_only=not include_amber)

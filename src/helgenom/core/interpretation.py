@@ -181,6 +181,13 @@ DEFAULT_SECONDARY_FINDINGS_GENES: frozenset[str] = frozenset(
 )
 """The ACMG SF v3.2 gene list (Miller et al. 2023), the default secondary-findings genes."""
 
+SECONDARY_NOT_LOSS_OF_FUNCTION: frozenset[str] = frozenset(
+    ["RET", "RYR1", "CACNA1S", "MYH7", "TNNT2", "TNNI3", "TPM1", "MYL3", "ACTC1", "PRKAG2",
+     "MYL2", "SCN5A", "CALM1", "CALM2", "CALM3", "TTR"]
+)  # fmt: skip
+"""Secondary-findings genes whose disease mechanism is not (only) loss of function: a null
+variant there gets no PVS1 unless a panel says otherwise."""
+
 
 class Overall(enum.StrEnum):
     """The overall interpretation of a case."""
@@ -212,8 +219,9 @@ class AnalysisSettings:
     """Only the panel's green genes (else amber too; red never)."""
     pm2_threshold: float = 0.0001
     """Frequency still counted as extremely rare for PM2."""
-    pm2_strength: str = "supporting"
-    """Strength PM2 is applied at (ClinGen SVI 2020: supporting)."""
+    pm2_strength: str = "moderate"
+    """Strength PM2 is applied at: moderate as in the 2015 rules that :func:`analyse`
+    combines by (ClinGen SVI 2020 recommends supporting together with its point system)."""
     bs1_threshold: float = 0.01
     """Frequency above which BS1 applies."""
     parentage_max_unexplained: float = 0.02
@@ -390,6 +398,8 @@ class Candidate:
     rule: str
     phenotype_score: float
     secondary_finding: bool = False
+    automatic: tuple[acmg.Evidence, ...] = ()
+    """The evidence from the data alone, before the geneticist's overrides."""
 
     def asdict(self) -> dict[str, Any]:
         """JSON-ready form stored with the analysis."""
@@ -424,6 +434,7 @@ class Candidate:
             ],
             "partner": self.partner,
             "evidence": [e.asdict() for e in self.evidence],
+            "automatic_evidence": [e.asdict() for e in self.automatic],
             "criteria": [e.label() for e in self.evidence],
             "classification": self.classification.value,
             "rule": self.rule,
@@ -651,16 +662,17 @@ def analyse(
 
     def evaluate(
         r: SiteRecord, ms: tuple[ModeCall, ...], partner_p: str | None
-    ) -> tuple[tuple[acmg.Evidence, ...], acmg.CombinationResult]:
+    ) -> tuple[tuple[acmg.Evidence, ...], tuple[acmg.Evidence, ...], acmg.CombinationResult]:
         ev = automatic_evidence(
             r, genes.get(r.gene or ""), ms, family, settings, partner_pathogenic=partner_p
         )
-        return classify(ev, manual.get(r.variant_id, ()))
+        final, res = classify(ev, manual.get(r.variant_id, ()))
+        return tuple(ev), final, res
 
     first = {r.variant_id: evaluate(r, ms, None) for r, ms in kept}
     pathogenic = {
         vid
-        for vid, (_, res) in first.items()
+        for vid, (_, _, res) in first.items()
         if res.classification.rank >= acmg.Classification.LIKELY_PATHOGENIC.rank
     }
     built: list[Candidate] = []
@@ -679,7 +691,7 @@ def analyse(
             ),
             None,
         )
-        ev, res = evaluate(r, ms, trans_mate) if trans_mate else first[r.variant_id]
+        auto, ev, res = evaluate(r, ms, trans_mate) if trans_mate else first[r.variant_id]
         built.append(
             Candidate(
                 rank=0,
@@ -690,6 +702,7 @@ def analyse(
                 classification=res.classification,
                 rule=res.rule,
                 phenotype_score=scores.get(r.gene or "", 0.0),
+                automatic=auto,
             )
         )
     built.sort(
@@ -709,7 +722,11 @@ def analyse(
             continue
         if not (passes_frequency(r, settings) and passes_consequence(r, settings)):
             continue
-        ev, res = evaluate(r, (), None)
+        sf_gene = genes.get(r.gene or "") or GeneInfo(
+            r.gene or "", None, "green", "unknown", r.gene not in SECONDARY_NOT_LOSS_OF_FUNCTION
+        )
+        sf_evidence = automatic_evidence(r, sf_gene, (), family, settings)
+        ev, res = classify(sf_evidence, manual.get(r.variant_id, ()))
         sf_pathogenic = res.classification.rank >= acmg.Classification.LIKELY_PATHOGENIC.rank
         if sf_pathogenic or r.clinvar_pathogenic:
             secondary.append(Candidate(0, r, (), None, ev, res.classification, res.rule, 0.0, True))
@@ -726,6 +743,10 @@ def overall_of(classifications: Iterable[str]) -> Overall:
     if "uncertain_significance" in values:
         return Overall.INCONCLUSIVE
     return Overall.NEGATIVE
+
+
+def _clinvar(candidate: Mapping[str, Any]) -> str:
+    return ",".join(sorted(str(h.get("significance")) for h in candidate.get("clinvar", [])))
 
 
 def compare_analyses(
@@ -749,6 +770,11 @@ def compare_analyses(
             changes.append(
                 f"{vid} ({a.get('gene')}): {b['classification']} -> {a['classification']}"
             )
+        elif a is not None and b is not None and _clinvar(a) != _clinvar(b):
+            changes.append(
+                f"{vid} ({a.get('gene')}): ClinVar {_clinvar(b) or 'none'} -> "
+                f"{_clinvar(a) or 'none'}"
+            )
     top_before = [c["variant_id"] for c in old[:top]]
     top_after = [c["variant_id"] for c in new[:top]]
     if not changes and top_before != top_after:
@@ -760,6 +786,7 @@ __all__ = [
     "ANALYSIS_FORMAT_VERSION",
     "DEFAULT_SECONDARY_FINDINGS_GENES",
     "MODES_FOR_GENE",
+    "SECONDARY_NOT_LOSS_OF_FUNCTION",
     "AnalysisResult",
     "AnalysisSettings",
     "Candidate",

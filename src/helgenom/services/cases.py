@@ -474,7 +474,7 @@ def _panel_record(row: Any, created: bool = True) -> PanelRecord:
         str(row.version),
         int(row.gene_count),
         sum(1 for g in genes if g.get("confidence") == "green"),
-        tuple(doc.get("indications", [])),
+        tuple(doc.get("linked_indications", [])),
         row.loaded_at,
         str(row.loaded_by),
         created,
@@ -652,7 +652,7 @@ class CaseService:
                 sa.select(gene_panels).order_by(gene_panels.c.name, gene_panels.c.seq.desc())
             ).all():
                 doc = json.loads(candidate.document)
-                if case.indication in doc.get("indications", []):
+                if case.indication in doc.get("linked_indications", []):
                     row = candidate
                     break
         if row is None:
@@ -1047,26 +1047,12 @@ class CaseService:
             overrides=overrides,
             secondary_genes=frozenset(secondary),
         )
-        automatic = {
-            c.record.variant_id: [
-                e.asdict()
-                for e in interpretation.automatic_evidence(
-                    c.record, gene_info.get(c.record.gene or ""), c.modes, fam, settings
-                )
-            ]
-            for c in (*result.candidates, *result.secondary_findings)
-        }
         candidates = []
         for c in result.candidates:
             item = c.asdict()
-            item["automatic_evidence"] = automatic[c.record.variant_id]
             item["hgnc_id"] = gene_info[c.record.gene or ""].hgnc_id
             candidates.append(item)
-        secondary_items = []
-        for c in result.secondary_findings:
-            item = c.asdict()
-            item["automatic_evidence"] = automatic[c.record.variant_id]
-            secondary_items.append(item)
+        secondary_items = [c.asdict() for c in result.secondary_findings]
         versions = {
             "panel": {"name": panel_row.name, "version": panel_row.version, "seq": panel_row.seq},
             "genes": genes_source.version,
@@ -1938,6 +1924,7 @@ def _data_versions(versions: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 
 __all__ = [
     "CASE_FORMAT_VERSION",
+    "AnalysisSettings",
     "REPORT_FORMATS",
     "AnalysisRecord",
     "AnnotationService",
