@@ -417,6 +417,8 @@ class Shared:
     pipeline_sample: str = ""
     """A sample of patient_a (DEP-A) with reads and one finished pipeline run."""
     variants_ready: bool = False
+    case_id: str = ""
+    """A case of patient_a (DEP-A), on gene models of build CAS (see _cases_setup)."""
     """patient_a's and the citizen's samples are in the genome database (_variants_setup)."""
 
     @property
@@ -796,6 +798,57 @@ def _variants_setup(shared: Shared) -> None:
     shared.variants_ready = True
 
 
+CASE_GFF3 = (
+    "##gff-version 3\n"
+    "chrV\tt\tgene\t100\t700\t.\t+\t.\tID=gene:GV;Name=GENEV;biotype=protein_coding\n"
+    "chrV\tt\tmRNA\t100\t700\t.\t+\t.\tID=transcript:TV1;Parent=gene:GV;biotype=protein_coding\n"
+    "chrV\tt\texon\t100\t700\t.\t+\t.\tParent=transcript:TV1\n"
+    "chrV\tt\tCDS\t200\t400\t.\t+\t0\tParent=transcript:TV1\n"
+)
+CASE_PANEL = {
+    "id": 1,
+    "name": "Matrix panel",
+    "version": "1.0",
+    "genes": [
+        {
+            "gene_symbol": "GENEV",
+            "confidence": "green",
+            "mode_of_inheritance": "BIALLELIC, autosomal or pseudoautosomal",
+        }
+    ],
+}
+
+
+def _on_case(c: Call) -> str:
+    """The matrix's case is always patient_a's, whoever asks."""
+    return c.shared.world.patient_a
+
+
+def _cases_setup(shared: Shared) -> None:
+    """A case of patient_a analysed once: gene models on build CAS (chrV with an ATG at
+    200; the same bases as build VAR where the calls are) and a one-gene panel."""
+    if shared.case_id:
+        return
+    _variants_setup(shared)
+    p = shared.platform
+    folder = shared.work / "cases"
+    folder.mkdir()
+    fasta = folder / "cas.fa"
+    fasta.write_text(">chrV\n" + "A" * 199 + "ATG" + "A" * 798 + "\n")
+    p.references.load(p.context(), fasta, build="CAS")
+    (folder / "cas.gff3").write_text(CASE_GFF3)
+    p.annotation.load_genes(p.context("operator"), folder / "cas.gff3", label="c1", build="CAS")
+    (folder / "panel.json").write_text(json.dumps(CASE_PANEL))
+    p.annotation.load_panel(p.context("gen-a"), folder / "panel.json")
+    case = p.cases.create(p.context("gen-a"), shared.requisition_a, panel="Matrix panel")
+    if case.proband_sample_id not in shared.samples.values():
+        gvcf = _variant_gvcf(folder / "proband.g.vcf", case.proband_sample_id, 1000)
+        p.variants.ingest(p.context("operator"), case.proband_sample_id, path=gvcf,
+                          build=VARIANT_BUILD)  # fmt: skip
+    p.cases.analyse(p.context("gen-a"), case.case_id)
+    shared.case_id = case.case_id
+
+
 def _carrier_subjects(c: Call) -> set[str]:
     """Who an allowed carriers call names: the carriers the asker may see."""
     both = {
@@ -1163,6 +1216,36 @@ SERVICES: dict[str, Service] = {
         check=lambda c, r: _expect(r.samples == 2),
         setup=_variants_setup,
     ),
+    "cases.show": Service(
+        "case.read",
+        lambda c: c.p.cases.show(c.ctx, c.shared.case_id),
+        CARE_OWN,
+        _on_case,
+        lambda c, r: _expect(r[1] is not None and r[0].case_id == c.shared.case_id),
+        setup=_cases_setup,
+    ),
+    "cases.analyse": Service(
+        "case.analyse",
+        lambda c: c.p.cases.analyse(c.ctx, c.shared.case_id),
+        frozenset({"geneticist-own-dept"}),
+        _on_case,
+        lambda c, r: _expect(r.case_id == c.shared.case_id),
+        setup=_cases_setup,
+    ),
+    "cases.reports": Service(
+        "report.read",
+        lambda c: c.p.cases.reports(c.ctx, c.shared.case_id),
+        CARE_OWN,
+        _on_case,
+        lambda c, r: _expect(isinstance(r, list)),
+        setup=_cases_setup,
+    ),
+    "annotation.load_panel": Service(
+        "panel.load",
+        lambda c: c.p.annotation.load_panel(c.ctx, c.shared.work / "cases" / "panel.json"),
+        frozenset({"admin", "geneticist-own-dept", "geneticist-other-dept"}),
+        setup=_cases_setup,
+    ),
     # Last: it records a research opt-out of the subject.
     "variants.withdraw": Service(
         "variant.withdraw",
@@ -1238,6 +1321,10 @@ def test_service_table_is_complete() -> None:
         "variants.genotypes",
         "variants.release",
         "variants.withdraw",
+        "cases.show",
+        "cases.analyse",
+        "cases.reports",
+        "annotation.load_panel",
     }
     for service in SERVICES.values():
         assert service.allowed <= set(ACTORS)

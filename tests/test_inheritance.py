@@ -569,3 +569,12 @@ def test_pedigree_from_dict_rejects_unknown_version() -> None:
         Pedigree.from_dict({"format_version": 99, "individuals": []})
     with pytest.raises(FormatError, match=r"individuals\[0\]"):
         Pedigree.from_dict({"format_version": 1, "individuals": [{"family": "F"}]})
+
+
+def test_ped_with_empty_tab_fields_reads_them_as_unknown() -> None:
+    from helgenom.core.pedigree import Pedigree
+
+    text = "F\tkid\tdad\tmum\t1\t2\nF\tdad\t\t\t1\t1\nF\tmum\t\t\t2\t1\n"
+    ped = Pedigree.from_text(text)
+    assert ped.get("dad").father is None
+    assert [t.child.individual for t in ped.trios()] == ["kid"]

@@ -32,7 +32,13 @@ from helgenom.services import (
     Role,
     SampleOrigin,
 )
-from helgenom.services.demo import DemoReport, PipelineDemo, VariantsDemo, run_demo
+from helgenom.services.demo import (
+    ClinicalDemo,
+    DemoReport,
+    PipelineDemo,
+    VariantsDemo,
+    run_demo,
+)
 from helgenom.services.indications import MAX_CATALOGUE_BYTES
 from helgenom.services.instance import init_instance, instance_status
 from helgenom.services.objects import OBJECT_KINDS, parse_kind
@@ -325,6 +331,10 @@ def _render_demo(report: DemoReport) -> None:
         _render_demo_variants(report.variants)
     elif report.variants_skipped:
         out.print(f"Genome database: skipped ({report.variants_skipped}).")
+    if report.clinical is not None:
+        _render_demo_clinical(report.clinical)
+    elif report.clinical_skipped:
+        out.print(f"Clinical interpretation: skipped ({report.clinical_skipped}).")
     out.print(
         f"Research opt-out took effect on the next query: cohort {report.cohort_before} -> "
         f"{report.cohort_after}.\nDemo instance: {report.home} (delete it when done)."
@@ -407,6 +417,45 @@ def _render_demo_variants(demo: VariantsDemo) -> None:
             af(line.af_without),
         )
     out.print(table)
+
+
+def _render_demo_clinical(demo: ClinicalDemo) -> None:
+    steps = " -> ".join(f"{k} {v:,}" for k, v in demo.counts.items())
+    out.print(
+        f"Trio case {demo.case_id} ({', '.join(demo.family)}), panel {escape(demo.panel)}: "
+        f"{escape(demo.parentage)}; filters {escape(steps)}.",
+        soft_wrap=True,
+    )
+    table = Table(
+        "#", "gene", "change", "zygosity", "inheritance", "class", "criteria",
+        title="Ranked candidates (geneticist's view)",
+    )  # fmt: skip
+    for c in demo.candidates:
+        modes = ", ".join(str(m["mode"]) for m in c.get("modes", []))  # type: ignore[attr-defined]
+        table.add_row(
+            str(c["rank"]),
+            escape(str(c["gene"])),
+            escape(str(c.get("hgvs_p") or c.get("hgvs_c") or c["variant_id"])),
+            escape(str(c["zygosity"])),
+            escape(modes),
+            escape(str(c["classification"])),
+            escape(" ".join(c.get("criteria", []))),  # type: ignore[arg-type]
+        )
+    out.print(table)
+    for c in demo.secondary_findings:
+        out.print(
+            f"Secondary finding (consented): {escape(str(c['gene']))} "
+            f"{escape(str(c.get('hgvs_p') or c['variant_id']))}: {c['classification']}"
+        )
+    out.print(f"Geneticist's override: {escape(demo.override)}")
+    out.print(
+        f"Report {demo.report_id} signed and issued ({demo.overall}); sample moved to "
+        f"{demo.sample_state}; SHA-256 {demo.digest[:16]}...; the clinician's copies:"
+    )
+    for path in demo.files:
+        out.print(f"  {path}")
+    for line in demo.reanalysis:
+        out.print(f"Re-analysis: {escape(line)}", soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------- org / user

@@ -221,7 +221,8 @@ class Pedigree:
         Parameters
         ----------
         text
-            The file content; columns separated by tabs or spaces.
+            The file content; columns separated by tabs or spaces (with tabs, an
+            empty parent field means unknown, as ``0`` does).
 
         Returns
         -------
@@ -240,7 +241,13 @@ class Pedigree:
             line = raw.strip()
             if not line or line.startswith("#"):
                 continue
-            fields = line.split()
+            if "\t" in line:
+                # tab-separated: an empty field is an unknown parent (some tools write that)
+                fields = [f.strip() or "0" for f in raw.rstrip("\r\n").split("\t")]
+                while len(fields) > 6 and fields[-1] == "0":
+                    fields.pop()
+            else:
+                fields = line.split()
             if len(fields) != 6:
                 raise FormatError(
                     f"line {number}: expected 6 columns (family, individual, father, mother, "

