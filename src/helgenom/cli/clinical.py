@@ -229,6 +229,15 @@ def case_analyse(
     _print_analysis(record, fmt, limit)
 
 
+FILTER_ORDER = ("input", "quality", "frequency", "consequence", "panel", "inheritance")
+
+
+def _filter_steps(counts: Mapping[str, int]) -> str:
+    """The filter counts in the order the analysis applies them."""
+    names = [k for k in FILTER_ORDER if k in counts] + sorted(set(counts) - set(FILTER_ORDER))
+    return " -> ".join(f"{k} {counts[k]:,}" for k in names)
+
+
 def _print_analysis(record: Any, fmt: str, limit: int) -> None:
     if fmt == "json":
         typer.echo(
@@ -247,8 +256,7 @@ def _print_analysis(record: Any, fmt: str, limit: int) -> None:
         return
     if fmt != "table":
         raise InvalidInputError(f"unknown format {fmt!r}: table or json")
-    counts = record.summary.get("counts", {})
-    steps = " -> ".join(f"{k} {v:,}" for k, v in counts.items())
+    steps = _filter_steps(record.summary.get("counts", {}))
     out.print(
         f"analysis {record.analysis_id} of {record.case_id} ({record.reason}): "
         f"panel {record.versions['panel']['name']} v{record.versions['panel']['version']}, "

@@ -420,7 +420,9 @@ def _render_demo_variants(demo: VariantsDemo) -> None:
 
 
 def _render_demo_clinical(demo: ClinicalDemo) -> None:
-    steps = " -> ".join(f"{k} {v:,}" for k, v in demo.counts.items())
+    from helgenom.cli.clinical import _filter_steps
+
+    steps = _filter_steps(demo.counts)
     out.print(
         f"Trio case {demo.case_id} ({', '.join(demo.family)}), panel {escape(demo.panel)}: "
         f"{escape(demo.parentage)}; filters {escape(steps)}.",

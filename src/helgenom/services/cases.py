@@ -1191,13 +1191,19 @@ class CaseService:
             )
         return out
 
-    def _overrides(self, case_id: str) -> dict[str, list[acmg.Override]]:
-        with self.catalog.begin() as conn:
-            rows = conn.execute(
-                sa.select(case_overrides)
-                .where(case_overrides.c.case_id == case_id)
-                .order_by(case_overrides.c.id)
-            ).all()
+    def _overrides(
+        self, case_id: str, conn: Connection | None = None
+    ) -> dict[str, list[acmg.Override]]:
+        query = (
+            sa.select(case_overrides)
+            .where(case_overrides.c.case_id == case_id)
+            .order_by(case_overrides.c.id)
+        )
+        if conn is not None:
+            rows = conn.execute(query).all()
+        else:
+            with self.catalog.begin() as own:
+                rows = own.execute(query).all()
         out: dict[str, list[acmg.Override]] = {}
         for r in rows:
             out.setdefault(str(r.variant_id), []).append(
@@ -1279,7 +1285,7 @@ class CaseService:
                 raise InvalidInputError(
                     f"{variant_id} is not a candidate of case {case_id}'s latest analysis"
                 )
-            previous = self._overrides(case_id).get(variant_id, [])
+            previous = self._overrides(case_id, grant.conn).get(variant_id, [])
             automatic = [_evidence(e) for e in target["automatic_evidence"]]
             try:
                 final, combined = _combine(automatic, [*previous, override])
