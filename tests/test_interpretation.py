@@ -30,8 +30,9 @@ GENES = {
     "OTC": GeneInfo("OTC", "HGNC:8512", "green", "XLR", True),
     "AMBER1": GeneInfo("AMBER1", None, "amber", "AD", True),
 }
-TRIO = Family(Sex.MALE, mother_affected=False, father_affected=False, trio=True,
-              parentage_confirmed=True)  # fmt: skip
+TRIO = Family(
+    Sex.MALE, mother_affected=False, father_affected=False, trio=True, parentage_confirmed=True
+)
 
 
 def call(z: Zygosity, gq: int = 60, dp: int = 30, ab: float | None = None) -> SiteCall:
@@ -86,8 +87,9 @@ PLANTED = [
 BACKGROUND = [
     site("chr1-5000-A-C", "SCN1A", HET, HET, REF, csq=("missense_variant",), impact="MODERATE"),
     site("chr1-6000-A-C", "PAH", HET, REF, HET, csq=("synonymous_variant",), impact="LOW"),
-    site("chr1-7000-A-T", "CFTR", HET, HET, REF, csq=("missense_variant",), impact="MODERATE",
-         af=0.2),  # fmt: skip
+    site(
+        "chr1-7000-A-T", "CFTR", HET, HET, REF, csq=("missense_variant",), impact="MODERATE", af=0.2
+    ),
     site("chr1-8000-A-T", "NOTPANEL", HET, REF, REF),
 ]
 
@@ -108,9 +110,13 @@ def test_planted_variants_are_found_and_ranked_top() -> None:
     hom = top["chr1-3000-A-G"]
     assert [m.mode for m in hom.modes] == [InheritanceMode.AUTOSOMAL_RECESSIVE_HOMOZYGOUS]
     assert result.counts == {
-        "input": 8, "quality": 8, "frequency": 7, "consequence": 6, "panel": 5,
+        "input": 8,
+        "quality": 8,
+        "frequency": 7,
+        "consequence": 6,
+        "panel": 5,
         "inheritance": 4,
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize(
@@ -119,8 +125,10 @@ def test_planted_variants_are_found_and_ranked_top() -> None:
         # the father also carries the "de novo" variant (and is unaffected)
         (site("chr1-1000-C-T", "SCN1A", HET, REF, HET), "chr1-1000-C-T"),
         # both CFTR variants from the mother: in cis
-        (site("chr1-2100-G-T", "CFTR", HET, HET, REF, csq=("frameshift_variant",)),
-         "chr1-2100-G-T"),  # fmt: skip
+        (
+            site("chr1-2100-G-T", "CFTR", HET, HET, REF, csq=("frameshift_variant",)),
+            "chr1-2100-G-T",
+        ),
         # one parent hom-ref: the child cannot be homozygous by inheritance
         (site("chr1-3000-A-G", "PAH", HOM, HET, REF), "chr1-3000-A-G"),
     ],
@@ -183,11 +191,18 @@ def test_singleton_gets_possible_modes_and_pm6_never_ps2() -> None:
 
 def test_overrides_change_the_classification() -> None:
     at = dt.datetime(2026, 11, 27, tzinfo=dt.UTC)
-    rec = site("chr1-5000-A-C", "SCN1A", HET, REF, REF, csq=("missense_variant",),
-               impact="MODERATE")  # fmt: skip
+    rec = site(
+        "chr1-5000-A-C", "SCN1A", HET, REF, REF, csq=("missense_variant",), impact="MODERATE"
+    )
     plain = analyse([rec], GENES, TRIO, AnalysisSettings()).candidates[0]
-    add = acmg.Override(acmg.Criterion.PS3, acmg.OverrideAction.ADD, None,
-                        "functional study shows loss of channel activity", "gen1", at)  # fmt: skip
+    add = acmg.Override(
+        acmg.Criterion.PS3,
+        acmg.OverrideAction.ADD,
+        None,
+        "functional study shows loss of channel activity",
+        "gen1",
+        at,
+    )
     changed = analyse(
         [rec], GENES, TRIO, AnalysisSettings(), overrides={rec.variant_id: [add]}
     ).candidates[0]
@@ -198,8 +213,9 @@ def test_overrides_change_the_classification() -> None:
 def test_ranking_uses_phenotype_when_class_ties() -> None:
     a = site("chr1-2000-G-A", "CFTR", HOM, HET, HET)
     b = site("chr1-3000-A-G", "PAH", HOM, HET, HET)
-    result = analyse([a, b], GENES, TRIO, AnalysisSettings(),
-                     phenotype_scores={"PAH": 3.0, "CFTR": 0.5})  # fmt: skip
+    result = analyse(
+        [a, b], GENES, TRIO, AnalysisSettings(), phenotype_scores={"PAH": 3.0, "CFTR": 0.5}
+    )
     assert [c.record.gene for c in result.candidates] == ["PAH", "CFTR"]
 
 
