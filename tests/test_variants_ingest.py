@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from helgenom.adapters.variants import schema
 from helgenom.adapters.variants.cohort import simulate_cohort
+from helgenom.adapters.variants.vcfcheck import ChunkScanner
 from helgenom.adapters.variants.vcfin import IngestBatch, check_vcf, read_sample_vcf
 from helgenom.core.errors import FormatError
 
@@ -837,3 +838,207 @@ def test_ingest_throughput_on_a_simulated_sample(tmp_path: Path) -> None:
             f"{batch.records / cpu:,.0f} records/s CPU"
         )
     print(f"(simulating the sample took {simulated:.1f} s)")
+
+
+# --- bulk checks of whole chunks (vcfcheck) -------------------------------------------------
+
+BIG_LENGTH = 400_000
+BIG_HEADER = HEADER.replace("length={length}", f"length={BIG_LENGTH}")
+
+
+@pytest.fixture
+def big_reference(tmp_path: Path) -> tuple[Path, str]:
+    """A 400 kb random chr1 (a soft-masked stretch at 1,001-2,000) and its bases."""
+    rng = random.Random(9)
+    seq = "".join(rng.choices("ACGT", k=BIG_LENGTH))
+    seq = seq[:1000] + seq[1000:2000].lower() + seq[2000:]
+    fasta = tmp_path / "big.fa"
+    fasta.write_text(">chr1\n" + "\n".join(seq[i : i + 60] for i in range(0, len(seq), 60)) + "\n")
+    pysam.faidx(str(fasta))
+    return fasta, seq
+
+
+def _other(base: str) -> str:
+    return "ACGT"[("ACGT".index(base.upper()) + 1) % 4]
+
+
+def _mixed_lines(seq: str, count: int) -> list[str]:
+    """Data lines of many shapes (every seventh base): SNV calls of every genotype form,
+    missing values, soft-masked and lower-case bases, IDs and QUALs, reference records
+    with and without ALT, gVCF blocks, filtered and no-call lines, multi-allelic sites
+    and deletions."""
+    lines = []
+    for k in range(count):
+        pos = 5 + 7 * k
+        ref = seq[pos - 1]
+        alt = _other(ref)
+        shape = k % 20
+        gt = ["0/1", "1/1", "1", "0|1", "./1", "1|0", "0/1", "1/.", "0/1", "1/1"][k % 10]
+        sample = f"{gt}:{k % 99}:{k % 50 + 1}:{k % 7},{k % 11}"
+        fields = [ref, alt, "50", "PASS", ".", "GT:GQ:DP:AD", sample]
+        if shape == 10:
+            fields = [
+                ref,
+                "<NON_REF>",
+                ".",
+                ".",
+                f"END={pos + 5}",
+                "GT:GQ:DP:MIN_DP",
+                "0/0:30:25:20",
+            ]
+        elif shape == 11:
+            fields[3] = "LowQual"
+        elif shape == 12:
+            fields[6] = "./.:.:.:."
+        elif shape == 13:
+            fields[1] = f"{alt},{_other(alt)}"
+            fields[6] = "1/2:40:30:1,2,3"
+        elif shape == 14:
+            fields[0] = seq[pos - 1 : pos + 1]
+            fields[1] = ref
+        elif shape == 15:
+            fields[0], fields[1] = ref.lower(), alt.lower()
+        elif shape == 16:
+            fields = [ref, ".", ".", ".", ".", "GT:GQ:DP:AD", "0/0:20:10:10"]
+        elif shape == 17:
+            fields[2] = "12.5"
+        elif shape == 18:
+            fields[6] = f"{gt}:.:.:."
+        elif shape == 19:
+            fields[6] = "0/0:50:20:20,0"
+        ident = f"rs{k}" if shape == 17 else "."
+        lines.append("\t".join(["chr1", str(pos), ident, *fields]))
+    return lines
+
+
+def _read_big(path: Path, fasta: Path, work: Path) -> IngestBatch:
+    return read_sample_vcf(
+        path,
+        sample_name="S1",
+        reference_fasta=fasta,
+        contigs={"chr1": BIG_LENGTH},
+        ingest_id="ingest-1",
+        sample_id="sample-1",
+        workdir=work,
+    )
+
+
+def _per_record_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Send every line through the per-record path."""
+    monkeypatch.setattr(ChunkScanner, "_scan", lambda *args: None)
+
+
+def _count_per_record(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the lines the bulk checks hand to the per-record path."""
+    handed: list[int] = []
+    lines = ChunkScanner.lines
+
+    def counting(self: ChunkScanner, chunk: Any) -> Iterator[tuple[int, str]]:
+        for item in lines(self, chunk):
+            handed.append(item[0])
+            yield item
+
+    monkeypatch.setattr(ChunkScanner, "lines", counting)
+    return handed
+
+
+def test_bulk_checks_give_the_rows_of_the_per_record_path(
+    big_reference: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fasta, seq = big_reference
+    lines = _mixed_lines(seq, 40_000)
+    path = tmp_path / "mixed.vcf"
+    path.write_text(vcf_text([], header=BIG_HEADER) + "".join(f"{line}\n" for line in lines))
+    handed = _count_per_record(monkeypatch)
+    bulk = _read_big(path, fasta, tmp_path / "work")
+    # blocks, plain and lower-case SNVs, filtered, no-call and ALT '.' lines go in bulk
+    assert len(handed) < len(lines) // 3
+    with monkeypatch.context() as patch:
+        _per_record_only(patch)
+        single = _read_big(path, fasta, tmp_path / "work")
+    for table in ("variants", "calls", "ref_blocks"):
+        assert getattr(bulk, table).equals(getattr(single, table)), table
+    assert bulk.calls.num_rows > 20_000
+    assert bulk.ref_blocks.num_rows > 4_000
+    for count in ("records", "records_normalised", "records_filtered", "records_no_call"):
+        assert getattr(bulk, count) == getattr(single, count), count
+    assert (bulk.records, bulk.records_filtered, bulk.records_no_call) == (40_000, 2000, 2000)
+
+
+def _dense_lines(seq: str, count: int) -> list[str]:
+    lines = []
+    for k in range(count):
+        pos = 3 + 9 * k
+        ref = seq[pos - 1]
+        gt = "0/1" if k % 3 else "1/1"
+        lines.append(
+            f"chr1\t{pos}\t.\t{ref}\t{_other(ref)}\t50\tPASS\t.\tGT:GQ:DP:AD\t{gt}:40:30:15,15"
+        )
+    return lines
+
+
+BAD_RECORDS = [
+    # (what to do to the line, the problem the message must name)
+    (lambda c: c.__setitem__(3, _other(c[4])), "REF differs from the instance's reference"),
+    (lambda c: c.__setitem__(1, str(int(c[1]) - 20)), "records are not sorted by position"),
+    (lambda c: c.__setitem__(9, "0/2:40:30:15,15"), "refers to an allele that ALT does not list"),
+    (lambda c: c.__setitem__(9, "0/1:4x:30:15,15"), "FORMAT GQ of sample column 1 is not an"),
+    (lambda c: c.__setitem__(9, "0/1:9999999999:30:1,1"), "outside the 32-bit range"),
+    (lambda c: c.__setitem__(9, "0/1:40:30:15"), "FORMAT AD of sample column 1 has 1 values"),
+    (lambda c: c.__setitem__(4, c[3]), "ALT equals REF"),
+    (lambda c: c.__setitem__(6, "PASS;PASS"), "FILTER has an empty"),
+    (lambda c: c.__setitem__(1, str(BIG_LENGTH + 1)), "past the end of the contig"),
+    (lambda c: c.__setitem__(2, "rs1;rs1"), "the ID column is empty"),
+    (lambda c: c[4:8] + c[8:], "tab-separated columns"),
+    (lambda c: c.__setitem__(8, "GT:GQ:DP:AD:GQ"), "FORMAT repeats a key"),
+    (
+        lambda c: c.__setitem__(slice(4, 10), ["<NON_REF>", ".", ".", "END=3", "GT", "0/0"]),
+        "INFO/END is before POS",
+    ),
+    ("duplicate", "repeats the variant of line"),
+    ("contig", "contig chr2 is not in the instance's reference build"),
+]
+
+
+@pytest.mark.parametrize("where", [12_345, 29_000])
+@pytest.mark.parametrize(("change", "problem"), BAD_RECORDS)
+def test_a_bad_record_deep_in_a_chunk_is_reported_exactly(
+    big_reference: tuple[Path, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    where: int,
+    change: Any,
+    problem: str,
+) -> None:
+    fasta, seq = big_reference
+    lines = _dense_lines(seq, 30_000)
+    if change == "duplicate":
+        lines[where] = lines[where - 1]
+    elif change == "contig":
+        lines[where] = lines[where].replace("chr1", "chr2", 1)
+    else:
+        cols = lines[where].split("\t")
+        changed = change(cols)
+        lines[where] = "\t".join(cols if changed is None else changed)
+    header = vcf_text([], header=BIG_HEADER)
+    path = tmp_path / "big.vcf"
+    path.write_text(header + "".join(f"{line}\n" for line in lines))
+    assert path.stat().st_size > 1 << 20  # more than one chunk
+    work = tmp_path / "work"
+    handed = _count_per_record(monkeypatch)
+    with pytest.raises(FormatError) as bulk:
+        _read_big(path, fasta, work)
+    assert len(handed) < 100  # the lines before the bad one went in bulk
+    with monkeypatch.context() as patch:
+        _per_record_only(patch)
+        with pytest.raises(FormatError) as single:
+            _read_big(path, fasta, work)
+    message = str(bulk.value)
+    assert message == str(single.value)
+    lineno = header.count("\n") + where + 1
+    assert re.match(f"big.vcf: line {lineno}[ :]", message), message
+    if change not in ("contig",) and "columns" not in problem:
+        pos = lines[where].split("\t")[1]
+        assert f"line {lineno} (chr1:{pos}): " in message, message
+    assert problem in message
+    assert list(work.iterdir()) == []

@@ -1165,6 +1165,60 @@ class VariantService:
             grant.note = f"withdrawn from research use; {count} sample(s) in the database"
         return int(count)
 
+    # -- for the case service (no access check here: the caller's grant covers it) ----------
+
+    def family_view(
+        self, conn: Connection, sample_ids: Sequence[str]
+    ) -> tuple[Any, dict[str, str], list[str]]:
+        """(snapshot of the last commit, sample -> sex, committed samples) for a case analysis.
+
+        Raises
+        ------
+        NotFoundError
+            The database is empty or a sample of the family is not in it.
+        """
+        commit = self._last_commit(conn)
+        if commit is None:
+            raise NotFoundError(
+                "the genome database is empty: ingest the family's calls with helgenom "
+                "variants ingest"
+            )
+        committed = self._committed_samples(conn, commit.seq)
+        missing = [s for s in sample_ids if s not in committed]
+        if missing:
+            raise NotFoundError(
+                f"sample(s) {', '.join(missing)} are not in the genome database: ingest their "
+                "calls with helgenom variants ingest SAMPLE FILE"
+            )
+        facts = self._sample_facts(conn, list(sample_ids))
+        return commit, {s: facts[s].sex for s in sample_ids}, committed
+
+    def national_frequencies(
+        self, conn: Connection, commit: Any, variant_ids: Sequence[str], exclude: Sequence[str]
+    ) -> dict[str, tuple[int, int]]:
+        """(AC, AN) of each variant in the clinical set at ``commit``, ``exclude`` left out.
+
+        The case service leaves the family out so that a family's own variants do not
+        count as seen in the population.
+        """
+        if not variant_ids:
+            return {}
+        ids = self._committed_samples(conn, commit.seq)
+        counted = [f for s, f in self._sample_facts(conn, ids).items()
+                   if s not in set(exclude) and f.origin is not SampleOrigin.RESEARCH]  # fmt: skip
+        if not counted:
+            return {}
+        table = self.engine().frequencies(
+            commit.snapshot,
+            self._samples_table(counted),
+            variant_ids=list(variant_ids),
+            by=("overall",),
+        )
+        out: dict[str, tuple[int, int]] = {}
+        for row in table.to_pylist():
+            out[row["variant_id"]] = (int(row["ac"] or 0), int(row["an"] or 0))
+        return out
+
 
 def parse_batch_list(path: Path) -> list[BatchItem]:
     """Read an ingest-batch list: ``SAMPLE_ID<TAB>FILE[<TAB>VCF_SAMPLE]`` per line.

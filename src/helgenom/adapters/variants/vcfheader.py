@@ -13,9 +13,11 @@ line number; :mod:`helgenom.adapters.variants.vcfin` turns them into a
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 MANDATORY_COLUMNS = ("#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO")
 """The first eight columns of the column line, in order."""
@@ -103,8 +105,10 @@ class VcfHeader:
     """Declared FILTER IDs."""
 
 
-def _reserved(version: tuple[int, int], table: str) -> dict[str, FieldDef]:
-    """The fields the specification of ``version`` reserves (Number and Type fixed)."""
+@functools.lru_cache(maxsize=64)
+def _reserved(version: tuple[int, int], table: str) -> Mapping[str, FieldDef]:
+    """The fields the specification of ``version`` reserves (Number and Type fixed);
+    made once per version and table, read-only."""
     if table == "INFO":
         spec = {
             "AA": ("1", "String"),
@@ -146,7 +150,8 @@ def _reserved(version: tuple[int, int], table: str) -> dict[str, FieldDef]:
             spec.update({"AD": ("R", "Integer"), "ADF": ("R", "Integer"), "ADR": ("R", "Integer")})
         else:
             spec["GLE"] = ("G", "String")
-    return {key: FieldDef(key, number, kind) for key, (number, kind) in spec.items()}
+    fields = {key: FieldDef(key, number, kind) for key, (number, kind) in spec.items()}
+    return MappingProxyType(fields)
 
 
 def reserved_fields(version: tuple[int, int]) -> tuple[dict[str, FieldDef], dict[str, FieldDef]]:
@@ -159,7 +164,7 @@ def reserved_fields(version: tuple[int, int]) -> tuple[dict[str, FieldDef], dict
         k: (v if v.type else FieldDef(v.id, v.number, "Float"))
         for k, v in _reserved(version, "INFO").items()
     }
-    return info, _reserved(version, "FORMAT")
+    return info, dict(_reserved(version, "FORMAT"))
 
 
 def numbers_for(version: tuple[int, int]) -> frozenset[str]:

@@ -52,6 +52,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, cast
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 import pysam
@@ -59,6 +61,7 @@ import pysam.bcftools
 import pysam.utils
 
 from helgenom.adapters.variants import schema
+from helgenom.adapters.variants.vcfcheck import BLOCK_TYPES, CALL_TYPES, Chunk, ChunkScanner
 from helgenom.adapters.variants.vcfheader import HeaderParser, HeaderProblem, VcfHeader
 from helgenom.adapters.variants.vcfrecord import (
     INT32_MAX,
@@ -277,6 +280,18 @@ class _VcfFile:
         FormatError
             The compression is broken, a line is not UTF-8 or the last line has no newline.
         """
+        for chunk in self.blocks():
+            yield chunk.first, chunk.lines()
+
+    def blocks(self) -> Iterator[Chunk]:
+        """Yield the data lines in chunks of about 1 MiB (see :class:`Chunk`). Lines are
+        not checked here.
+
+        Raises
+        ------
+        FormatError
+            The compression is broken, a line is not UTF-8 or the last line has no newline.
+        """
         stream = self._stream
         assert stream is not None
         while True:
@@ -303,10 +318,9 @@ class _VcfFile:
                 )
             if "\r" in text:
                 text = text.replace("\r\n", "\n")
-            lines = text.split("\n")
-            lines.pop()
-            self.lineno += len(lines)
-            yield first, lines
+                data = text.encode("utf-8")
+            self.lineno += len(raw)
+            yield Chunk(first, data, text, len(raw))
 
     def sha256(self) -> str:
         """The SHA-256 of the whole file (call after reading every record)."""
@@ -402,36 +416,58 @@ def _count(text: str | None) -> int | None:
     return value if value <= INT32_MAX else None
 
 
-_CALL_ROW = pa.struct(
-    [
-        ("contig", pa.string()),
-        ("pos", pa.int64()),
-        ("ref", pa.string()),
-        ("alt", pa.string()),
-        ("type", pa.string()),
-        ("gt", pa.string()),
-        ("ploidy", pa.int8()),
-        ("alt_count", pa.int8()),
-        ("other_count", pa.int8()),
-        ("phased", pa.bool_()),
-        ("gq", pa.int32()),
-        ("dp", pa.int32()),
-        ("ad_ref", pa.int32()),
-        ("ad_alt", pa.int32()),
-    ]
+_CALL_NAMES = (
+    "contig",
+    "pos",
+    "ref",
+    "alt",
+    "type",
+    "gt",
+    "ploidy",
+    "alt_count",
+    "other_count",
+    "phased",
+    "gq",
+    "dp",
+    "ad_ref",
+    "ad_alt",
 )
+_CALL_ROW = pa.struct(list(zip(_CALL_NAMES, CALL_TYPES, strict=True)))
 """The tuples :class:`_Rows` collects per call."""
-_BLOCK_ROW = pa.struct(
-    [
-        ("contig", pa.string()),
-        ("start", pa.int64()),
-        ("end", pa.int64()),
-        ("ploidy", pa.int8()),
-        ("gq", pa.int32()),
-        ("dp", pa.int32()),
-    ]
-)
+_CALL_LINE_ROW = pa.struct([*zip(_CALL_NAMES, CALL_TYPES, strict=True), ("line", pa.int64())])
+"""A call of the first pass and its line number."""
+_BLOCK_NAMES = ("contig", "start", "end", "ploidy", "gq", "dp")
+_BLOCK_ROW = pa.struct(list(zip(_BLOCK_NAMES, BLOCK_TYPES, strict=True)))
 """The tuples :class:`_Rows` collects per reference block."""
+_BLOCK_LINE_ROW = pa.struct([*zip(_BLOCK_NAMES, BLOCK_TYPES, strict=True), ("line", pa.int64())])
+"""A reference block of the first pass and its line number."""
+
+_Columns = list[pa.Array]
+"""The columns of some rows (:data:`CALL_TYPES` or :data:`BLOCK_TYPES`)."""
+
+
+def _in_line_order(
+    rows: list[tuple[Any, ...]], row_type: pa.StructType, fast: list[tuple[_Columns, pa.Array]]
+) -> list[_Columns]:
+    """The first pass's rows of a chunk in file order, as runs of columns: ``rows``
+    made by the per-record path (tuples ending in the line number) and ``fast`` made by
+    the bulk checks (columns and ascending line numbers)."""
+    parts: list[tuple[_Columns, pa.Array]] = list(fast)
+    if rows:
+        *columns, lines = pa.array(rows, row_type).flatten()
+        parts.append((columns, lines))
+    if len(parts) <= 1:
+        return [p[0] for p in parts]
+    # runs that do not interleave are joined in the order of their lines, others sorted
+    spans = sorted((p[1][0].as_py(), p[1][-1].as_py(), i) for i, p in enumerate(parts))
+    if all(spans[k][1] < spans[k + 1][0] for k in range(len(spans) - 1)):
+        ordered = [parts[i][0] for _first, _last, i in spans]
+        return [[pa.concat_arrays(list(column)) for column in zip(*ordered, strict=True)]]
+    lines = pa.concat_arrays([p[1] for p in parts])
+    order = pc.sort_indices(lines)
+    return [
+        [pa.concat_arrays([p[0][i] for p in parts]).take(order) for i in range(len(parts[0][0]))]
+    ]
 
 
 class _Rows:
@@ -439,14 +475,18 @@ class _Rows:
 
     A call is the tuple ``(contig, pos, ref, alt, variant_type, gt, ploidy, alt_count,
     other_count, phased, gq, dp, ad_ref, ad_alt)``; ``variant_id`` and
-    ``variant_end`` are computed by Arrow when a chunk is converted.
+    ``variant_end`` are computed by Arrow when a chunk is converted. The first pass
+    adds the line number to its calls and blocks (:attr:`line_calls`,
+    :attr:`line_blocks`) and merges them with the bulk checks' rows in file order at
+    the end of each chunk of the file (:meth:`end_chunk`).
     """
 
     def __init__(self, sample_id: str, ingest_id: str) -> None:
         self.sample_id = sample_id
         self.ingest_id = ingest_id
         self.calls: list[tuple[Any, ...]] = []
-        self.blocks: list[tuple[Any, ...]] = []
+        self.line_calls: list[tuple[Any, ...]] = []
+        self.line_blocks: list[tuple[Any, ...]] = []
         self.variant_batches: list[pa.RecordBatch] = []
         self.call_batches: list[pa.RecordBatch] = []
         self.block_batches: list[pa.RecordBatch] = []
@@ -489,15 +529,34 @@ class _Rows:
         if len(self.calls) >= CHUNK_ROWS:
             self.flush_calls()
 
+    def end_chunk(
+        self,
+        calls: list[tuple[_Columns, pa.Array]],
+        blocks: list[tuple[_Columns, pa.Array]],
+    ) -> None:
+        """Convert the first pass's rows of a chunk: those collected with their line
+        numbers and the bulk checks' ``calls`` and ``blocks``, in file order."""
+        for columns in _in_line_order(self.line_calls, _CALL_LINE_ROW, calls):
+            self._add_calls(columns)
+        self.line_calls.clear()
+        for columns in _in_line_order(self.line_blocks, _BLOCK_LINE_ROW, blocks):
+            self._add_blocks(columns)
+        self.line_blocks.clear()
+
     def flush_calls(self) -> None:
         """Convert the collected calls to record batches (and empty the list in place)."""
         if not self.calls:
             return
-        n = len(self.calls)
-        # One conversion of the row tuples (much faster than a column at a time).
-        (contig_a, pos_a, ref_a, alt_a, vtype_a, gt_a, ploidy_a, altc_a, otherc_a, phased_a,
-         gq_a, dp_a, ad_ref_a, ad_alt_a) = pa.array(self.calls, _CALL_ROW).flatten()  # fmt: skip
+        columns = pa.array(self.calls, _CALL_ROW).flatten()
         self.calls.clear()
+        self._add_calls(columns)
+
+    def _add_calls(self, columns: _Columns) -> None:
+        (contig_a, pos_a, ref_a, alt_a, vtype_a, gt_a, ploidy_a, altc_a, otherc_a, phased_a,
+         gq_a, dp_a, ad_ref_a, ad_alt_a) = columns  # fmt: skip
+        n = len(contig_a)
+        if not n:
+            return
         ingest = pa.repeat(self.ingest_id, n)
         vid_a = pc.binary_join_element_wise(
             contig_a, pc.cast(pos_a, pa.string()), ref_a, alt_a, "-"
@@ -531,13 +590,11 @@ class _Rows:
             )
         )
 
-    def flush_blocks(self) -> None:
-        """Convert the collected reference blocks to a record batch (emptying the list)."""
-        if not self.blocks:
+    def _add_blocks(self, columns: _Columns) -> None:
+        contig, start, end, ploidy, gq, dp = columns
+        n = len(contig)
+        if not n:
             return
-        n = len(self.blocks)
-        contig, start, end, ploidy, gq, dp = pa.array(self.blocks, _BLOCK_ROW).flatten()
-        self.blocks.clear()
         self.block_batches.append(
             pa.RecordBatch.from_arrays(
                 [
@@ -557,7 +614,6 @@ class _Rows:
     def tables(self) -> tuple[pa.Table, pa.Table, pa.Table]:
         """The variants, calls and ref_blocks tables."""
         self.flush_calls()
-        self.flush_blocks()
         return (
             pa.Table.from_batches(self.variant_batches, schema=schema.VARIANTS),
             pa.Table.from_batches(self.call_batches, schema=schema.CALLS),
@@ -579,6 +635,9 @@ class _Reference:
         self.contigs = contigs
         self.contig = ""
         self.length = 0
+        self._path = fasta_path
+        self._map: npt.NDArray[np.uint8] | None = None
+        self._index: dict[str, tuple[int, int, int, int]] | None = None
 
     def switch(self, contig: str) -> None:
         """Start reading ``contig``.
@@ -609,8 +668,72 @@ class _Reference:
         hi = min(self.length, start + (size if sparse else max(REFERENCE_WINDOW, size)))
         return start, hi, self.fasta.fetch(self.contig, start, hi)
 
+    def bases(self, contig: str, starts: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8] | None:
+        """The bytes of ``contig`` at 0-based ``starts`` (inside the contig), as in the
+        FASTA (maybe soft-masked): read from a memory map of a plain FASTA through its
+        ``.fai``, else fetched a window of bases at a time.
+
+        Raises
+        ------
+        ConfigurationError
+            The FASTA lacks the contig.
+        """
+        index = self._fai()
+        entry = index.get(contig) if index is not None else None
+        if entry is not None and self._map is not None:
+            _length, offset, line_bases, line_width = entry
+            where = offset + starts // line_bases * line_width + starts % line_bases
+            return np.asarray(self._map[where], dtype=np.uint8)
+        out = np.zeros(len(starts), dtype=np.uint8)
+        if not len(starts):
+            return out
+        order = np.argsort(starts, kind="stable")
+        ordered = starts[order]
+        cuts = np.flatnonzero(np.diff(ordered) > REFERENCE_WINDOW) + 1
+        found = np.empty(len(starts), dtype=np.uint8)
+        for part in np.split(np.arange(len(starts)), cuts):
+            lo, hi = int(ordered[part[0]]), int(ordered[part[-1]]) + 1
+            try:
+                text = self.fasta.fetch(contig, lo, hi)
+            except (KeyError, ValueError):
+                raise ConfigurationError(
+                    f"the reference FASTA lacks contig {contig}, which the instance's build "
+                    "lists; prepare the reference again"
+                ) from None
+            window = np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)
+            found[part] = window[ordered[part] - lo]
+        out[order] = found
+        return out
+
+    def _fai(self) -> dict[str, tuple[int, int, int, int]] | None:
+        """The FASTA's ``.fai`` (name -> length, offset, bases and bytes per line) and
+        its memory map when the FASTA is plain text; None when unreadable."""
+        if self._index is None:
+            index: dict[str, tuple[int, int, int, int]] = {}
+            try:
+                with self._path.open("rb") as raw:
+                    plain = raw.read(2) != b"\x1f\x8b"
+                fai = Path(f"{self._path}.fai").read_text(encoding="utf-8")
+                for row in fai.splitlines():
+                    name, length, offset, line_bases, line_width = row.split("\t")[:5]
+                    entry = (int(length), int(offset), int(line_bases), int(line_width))
+                    if entry[2] <= 0 or entry[3] < entry[2]:
+                        plain = False
+                    index[name] = entry
+                if plain and index:
+                    self._map = np.memmap(self._path, dtype=np.uint8, mode="r")
+                    size = len(self._map)
+                    if any(o + (n - 1) // b * w + (n - 1) % b >= size for n, o, b, w in
+                           index.values() if n > 0):  # fmt: skip
+                        self._map = None
+            except (OSError, ValueError, UnicodeDecodeError):
+                self._map = None
+            self._index = index
+        return self._index
+
     def close(self) -> None:
         """Close the FASTA."""
+        self._map = None
         self.fasta.close()
 
 
@@ -836,22 +959,23 @@ def _first_pass(
 ) -> dict[str, Any]:
     """Check every record; emit blocks and SNV calls; collect the rest for splitting.
 
-    This is the hot loop of the ingest: the common cases are written out inline, and
-    lines of the most common shape are checked by
-    :meth:`~helgenom.adapters.variants.vcfrecord.RecordChecker.check_simple`.
+    Lines of the common shapes are checked and turned into rows a chunk at a time by
+    :class:`~helgenom.adapters.variants.vcfcheck.ChunkScanner`; it hands every other
+    line (and every line with a problem) to the loop below, in file order. There the
+    common cases are written out inline, and lines of the most common shape are checked
+    by :meth:`~helgenom.adapters.variants.vcfrecord.RecordChecker.check_simple`.
     """
     checker = vcf.checker
     assert checker is not None
+    scanner = ChunkScanner(checker, contigs, reference.bases)
     check = checker.check
     simple = checker.check_simple
     seen: list[str] = []
     current = ""
     length = 0
     records = filtered = no_call = symbolic = normalised = 0
-    calls = rows.calls
-    blocks = rows.blocks
-    add_call = calls.append
-    add_block = blocks.append
+    add_call = rows.line_calls.append
+    add_block = rows.line_blocks.append
     ad2 = _AD2.fullmatch
     ref_lo = ref_hi = 0
     ref_seq = ""
@@ -860,11 +984,9 @@ def _first_pass(
     def fail(problem: str, fix: str) -> FormatError:
         return FormatError(f"{label}: line {lineno} ({checker.where}): {problem}; {fix}")
 
-    for first, lines in vcf.chunks():
-        records += len(lines)
-        lineno = first - 1
-        for line in lines:
-            lineno += 1
+    for chunk in vcf.blocks():
+        records += chunk.count
+        for lineno, line in scanner.lines(chunk):
             got = simple(line, lineno)
             if got is None:
                 cols = line.split("\t")
@@ -934,10 +1056,16 @@ def _first_pass(
                 if 0 <= i < nvalues and (min_dp := _count(values[i])) is not None:
                     dp = min_dp
                 add_block(
-                    (chrom, pos, last if end is None or end < last else end, gt.called, gq, dp)
+                    (
+                        chrom,
+                        pos,
+                        last if end is None or end < last else end,
+                        gt.called,
+                        gq,
+                        dp,
+                        lineno,
+                    )
                 )
-                if len(blocks) >= CHUNK_ROWS:
-                    rows.flush_blocks()
                 continue
             i = plan.ad
             ad = values[i] if 0 <= i < nvalues else "."
@@ -981,10 +1109,9 @@ def _first_pass(
                         dp,
                         ad_ref,
                         ad_alt,
+                        lineno,
                     )
                 )
-                if len(calls) >= CHUNK_ROWS:
-                    rows.flush_calls()
                 continue
             if not any(_plain_alt(a) for a in alts) or any(
                 a[0] in "[]." or a[-1] in "[]." for a in alts
@@ -1012,12 +1139,13 @@ def _first_pass(
                 and all(a in _ACGT or a[0] == "<" or a == "*" for a in alts)
                 else None,
             )
+        rows.end_chunk(*scanner.take())
     return {
         "records": records,
         "normalised": normalised,
-        "filtered": filtered,
-        "no_call": no_call,
-        "symbolic": symbolic,
+        "filtered": filtered + scanner.filtered,
+        "no_call": no_call + scanner.no_call,
+        "symbolic": symbolic + scanner.symbolic,
         "contigs": seen,
     }
 

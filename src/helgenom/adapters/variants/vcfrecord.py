@@ -319,6 +319,47 @@ class RecordChecker:
     def _fail(self, problem: str, fix: str) -> RecordProblem:
         return RecordProblem(self.line, self.where, problem, fix)
 
+    # -- state shared with the bulk checks of vcfcheck ---------------------------------
+
+    @property
+    def current_contig(self) -> str:
+        """CHROM of the last line checked (as written; ``""`` before the first)."""
+        return self._current
+
+    @property
+    def last_pos(self) -> int:
+        """POS of the last line checked on the current contig (-1 before its first)."""
+        return self._last_pos
+
+    @property
+    def contigs_started(self) -> int:
+        """Number of contigs whose records have begun (the duplicate check forgets its
+        variants when a new one begins)."""
+        return len(self._seen)
+
+    def formats(self) -> list[str]:
+        """FORMAT columns checked so far."""
+        return list(self._plans)
+
+    def format_plan(self, text: str) -> FormatPlan:
+        """The plan of FORMAT ``text`` (checked once, then cached).
+
+        Raises
+        ------
+        RecordProblem
+            The FORMAT column breaks the format.
+        """
+        return self._plans.get(text) or self._plan(text)
+
+    def passed(self, pos: int, snv: tuple[str, str] | None, line: int) -> None:
+        """Take note that lines of the current contig up to ``line`` passed checks made
+        elsewhere, the last at ``pos`` with single-base REF and ALT ``snv`` (upper-cased;
+        None for other alleles). Earlier lines of the run must lie at smaller positions
+        than ``pos`` and after every variant the duplicate check remembers."""
+        self._last_pos = pos
+        if snv is not None:
+            self._recent[(pos, snv[0], snv[1])] = line
+
     def genotype(self, text: str) -> Genotype | None:
         """The parsed genotype for ``text`` (cached); None when invalid.
 
