@@ -1930,9 +1930,9 @@ def _data_versions(versions: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 
 __all__ = [
     "CASE_FORMAT_VERSION",
-    "AnalysisSettings",
     "REPORT_FORMATS",
     "AnalysisRecord",
+    "AnalysisSettings",
     "AnnotationService",
     "CaseRecord",
     "CaseService",
