@@ -418,6 +418,8 @@ class Shared:
     """A sample of patient_a (DEP-A) with reads and one finished pipeline run."""
     variants_ready: bool = False
     case_id: str = ""
+    ingested_a: int = 0
+    """patient_a's samples in the genome database (what a withdrawal of them counts)."""
     """A case of patient_a (DEP-A), on gene models of build CAS (see _cases_setup)."""
     """patient_a's and the citizen's samples are in the genome database (_variants_setup)."""
 
@@ -795,6 +797,7 @@ def _variants_setup(shared: Shared) -> None:
         sample_id = shared.samples[cpr]
         gvcf = _variant_gvcf(folder / f"{sample_id}.g.vcf", sample_id, 1000)
         p.variants.ingest(p.context("operator"), sample_id, path=gvcf, build=VARIANT_BUILD)
+    shared.ingested_a += 1  # patient_a's; the citizen's is not withdrawn by the matrix
     shared.variants_ready = True
 
 
@@ -845,6 +848,7 @@ def _cases_setup(shared: Shared) -> None:
         gvcf = _variant_gvcf(folder / "proband.g.vcf", case.proband_sample_id, 1000)
         p.variants.ingest(p.context("operator"), case.proband_sample_id, path=gvcf,
                           build=VARIANT_BUILD)  # fmt: skip
+        shared.ingested_a += 1
     p.cases.analyse(p.context("gen-a"), case.case_id)
     shared.case_id = case.case_id
 
@@ -1252,7 +1256,9 @@ SERVICES: dict[str, Service] = {
         lambda c: c.p.variants.withdraw(c.ctx, c.cpr),
         frozenset({"steward", "citizen-self"}),
         _on_subject,
-        lambda c, r: _expect(r == 1),
+        lambda c, r: _expect(
+            r == (c.shared.ingested_a if c.cpr == c.shared.world.patient_a else 1)
+        ),
         setup=_variants_setup,
     ),
 }
