@@ -310,3 +310,46 @@ def test_cli_case_flow(world: World, genome: GeneGenome, tmp_path: Path) -> None
         app, ["--home", home, "--as", "clin-b", "case", "report", case_id, "-o", str(out) + "2"]
     )
     assert denied.exit_code == 6
+
+
+def test_trio_order_gives_the_family_and_the_phenotype(
+    world: World, genome: GeneGenome, tmp_path: Path
+) -> None:
+    from helgenom.core.errors import FhirValidationError
+    from test_requisitions import service_request
+
+    p = world.platform
+    load_knowledge(p, genome)
+    p.indications.load(
+        p.context(),
+        {
+            "format_version": 1,
+            "indications": [
+                {"code": INDICATION, "name": "Epilepsy trio", "gene_panel": "sim",
+                 "departments": ["DEP-A"]}
+            ],
+        },
+    )  # fmt: skip
+    cprs = (make_cpr(700, Sex.MALE), make_cpr(701), make_cpr(702, Sex.MALE))
+    order = service_request(cprs[0], indication=INDICATION, mother=cprs[1], father=cprs[2])
+    hpo = "http://purl.obolibrary.org/obo/hp.owl"
+    bad = json.loads(json.dumps(order))
+    bad["reasonCode"][0]["coding"].append({"system": hpo, "code": "seizures"})
+    with pytest.raises(FhirValidationError, match="HPO"):
+        p.requisitions.submit(p.context("clin-a"), bad)
+    order["reasonCode"][0]["coding"] += [
+        {"system": hpo, "code": "HP:0001250"},
+        {"system": hpo, "code": "HP:0001263"},
+    ]
+    submission = p.requisitions.submit(p.context("clin-a"), order)
+    sids = tuple(s.sample_id for s in submission.samples)
+    truth = simulate_trio(genome, tmp_path / "trio", seed=5, background=800, sample_ids=sids)
+    for sid in sids:
+        p.variants.ingest(p.context("operator"), sid, path=truth.gvcfs[sid])
+    case = p.cases.create(p.context("gen-a"), submission.requisition_id)
+    assert [m.relationship for m in case.family] == ["proband", "mother", "father"]
+    assert case.hpo_terms == ("HP:0001250", "HP:0001263")
+    assert case.panel_name == "sim"  # the indication's panel name; no such panel loaded
+    analysis = p.cases.analyse(p.context("gen-a"), case.case_id)  # found by linked indication
+    assert analysis.versions["panel"]["version"] == "2.3"
+    assert ranks(analysis)[truth.planted_variant("de_novo_scn1a").variant_id] == 1

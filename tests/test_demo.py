@@ -59,9 +59,15 @@ def test_demo_runs_and_leaks_nothing(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert re.search(r"cohort 6 -> 5", output), output
     assert "Research allele frequencies with and without" in output
     assert re.search(r"60 samples counted before the withdrawals, 54 after", output), output
+    assert "Ranked candidates" in output
+    assert re.search(r"Report RPT-\S+ signed and issued \(positive\)", output), output
+    assert "Re-analysis: CASE-" in output
+    reports = sorted((home / "reports").iterdir())
+    assert [r.suffix for r in reports] == [".json", ".html", ".pdf"]
     cprs = _all_cprs(home)
-    assert len(cprs) == 6 + POPULATION  # the patients and the simulated citizens
+    assert len(cprs) == 6 + POPULATION + 3  # the patients, the simulated citizens, the trio
     texts = {"output": output, "logs": caplog.text}
+    texts.update({r.name: r.read_text() for r in reports if r.suffix != ".pdf"})
     for where, text in texts.items():
         digits_only = re.sub(r"\D", "", text)
         for cpr in cprs:

@@ -27,6 +27,9 @@ element                convention
                        "value": CODE}}``: the requesting department's helgenom code
 ``reasonCode[0]``      one coding with system ``urn:helgenom:indication``: the indication
                        code of the catalogue (other codings, ICD-10 or HPO, may sit beside it)
+``reasonCode[*]``      codings with an HPO system (``http://purl.obolibrary.org/obo/hp.owl``
+                       or ``http://human-phenotype-ontology.org``) and a code ``HP:NNNNNNN``:
+                       the proband's phenotype, kept for the interpretation case
 ``supportingInfo``     for a trio: references ``#id`` to contained ``RelatedPerson``
                        resources, each with ``patient`` = the subject, a CPR identifier and
                        ``relationship`` from ``http://terminology.hl7.org/CodeSystem/
@@ -54,6 +57,11 @@ DEPARTMENT_SYSTEM = "urn:helgenom:department"
 """The identifier system of a helgenom department code."""
 INDICATION_SYSTEM = "urn:helgenom:indication"
 """The code system of the indication catalogue."""
+HPO_SYSTEMS = frozenset(
+    {"http://purl.obolibrary.org/obo/hp.owl", "http://human-phenotype-ontology.org"}
+)
+"""Code systems of the Human Phenotype Ontology (the FHIR registry's and the older one)."""
+_HPO_CODE = re.compile(r"HP:\d{7}")
 SERVICE_SYSTEM = "urn:helgenom:service"
 """helgenom's code system for the ordered service."""
 ROLE_CODE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
@@ -308,6 +316,26 @@ class _Reader:
             return None, where
         return code.strip(), where
 
+    def phenotypes(self) -> tuple[str, ...]:
+        """HPO codes among the reasonCode codings (a malformed one is an issue)."""
+        found: list[str] = []
+        reasons = self.doc.get("reasonCode")
+        for i, reason in enumerate(reasons if isinstance(reasons, list) else []):
+            codings = reason.get("coding") if isinstance(reason, dict) else None
+            for j, coding in enumerate(codings if isinstance(codings, list) else []):
+                if not isinstance(coding, dict) or coding.get("system") not in HPO_SYSTEMS:
+                    continue
+                code = coding.get("code")
+                if not isinstance(code, str) or not _HPO_CODE.fullmatch(code.strip()):
+                    self.problem(
+                        "value",
+                        f"{ROOT}.reasonCode[{i}].coding[{j}].code",
+                        "an HPO code must be HP: and seven digits (HP:0001250)",
+                    )
+                elif code.strip() not in found:
+                    found.append(code.strip())
+        return tuple(found)
+
     # -- persons -----------------------------------------------------------------------------
 
     def contained(self, reference: str) -> tuple[int, dict[str, Any]] | None:
@@ -481,6 +509,7 @@ def read_service_request(document: object) -> OrderFacts:
     order_key = reader.order_key()
     department, department_location = reader.department()
     indication, indication_location = reader.indication()
+    hpo_terms = reader.phenotypes()
     proband, subject_reference = reader.proband()
     family = reader.family(subject_reference)
     persons = ([proband] if proband is not None else []) + family
@@ -502,6 +531,7 @@ def read_service_request(document: object) -> OrderFacts:
         indication=indication,
         indication_location=indication_location,
         priority=Priority(priority) if priority is not None else None,
+        hpo_terms=hpo_terms,
         persons=tuple(persons),
         issues=tuple(issues),
     )

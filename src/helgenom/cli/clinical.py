@@ -130,7 +130,8 @@ def case_create(
         typer.Option(help="PED file naming the family's sample ids (default: the trio order)."),
     ] = None,
     hpo: Annotated[
-        list[str] | None, typer.Option("--hpo", help="An HPO term of the proband (repeat).")
+        list[str] | None,
+        typer.Option("--hpo", help="An HPO term of the proband (repeat; default: the order's)."),
     ] = None,
     panel: Annotated[
         str | None, typer.Option(help="Panel name (default: the indication's panel).")

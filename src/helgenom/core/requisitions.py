@@ -61,6 +61,8 @@ class OrderFacts:
     """Where the indication code is in the resource."""
     priority: Priority | None = None
     """The order's priority."""
+    hpo_terms: tuple[str, ...] = ()
+    """The proband's phenotype: HPO codings beside the indication in ``reasonCode``."""
     persons: tuple[OrderedPerson, ...] = ()
     """Proband first, then family members; only those whose CPR was valid."""
     issues: tuple[Issue, ...] = field(default_factory=tuple)

@@ -670,7 +670,8 @@ class CaseService:
         hpo_terms: Sequence[str] = (),
         panel: str | None = None,
     ) -> CaseRecord:
-        """Open the case of a requisition: proband, parents (PED or trio order), HPO terms.
+        """Open the case of a requisition: proband, parents (PED or trio order), HPO terms
+        (``hpo_terms``, else those the order carried).
 
         Raises
         ------
@@ -691,6 +692,8 @@ class CaseService:
             ).first()
         if req is None:
             raise NotFoundError(f"no requisition {requisition_id}")
+        if not terms and req.hpo_terms:
+            terms = check_hpo_terms(json.loads(req.hpo_terms))
         resource = f"requisition/{requisition_id}"
         self.gate.authorise(ctx, Action.CASE_CREATE, resource=resource, person=req.person_pseudonym)
         if ctx.actor.org_code != req.department_code:

@@ -652,6 +652,8 @@ def _clinical(p: Platform, report: DemoReport, say: Callable[[str], None]) -> Cl
     from helgenom.adapters.annotation.simtrio import simulate_gene_genome, simulate_trio
     from helgenom.adapters.fhir import CPR_SYSTEM, DEPARTMENT_SYSTEM, INDICATION_SYSTEM
 
+    hpo = "http://purl.obolibrary.org/obo/hp.owl"
+
     operator, geneticist = p.context("op.jensen"), p.context("gen.larsen")
     clinician = p.context("dr.hansen")
     folder = report.home / "demo-files" / "clinical"
@@ -704,7 +706,16 @@ def _clinical(p: Platform, report: DemoReport, say: Callable[[str], None]) -> Cl
         "code": {"coding": [{"system": "http://loinc.org", "code": "86206-0"}]},
         "subject": {"reference": "#pat"},
         "requester": {"identifier": {"system": DEPARTMENT_SYSTEM, "value": "RH-KG"}},
-        "reasonCode": [{"coding": [{"system": INDICATION_SYSTEM, "code": TRIO_INDICATION}]}],
+        "reasonCode": [
+            {
+                "coding": [
+                    {"system": INDICATION_SYSTEM, "code": TRIO_INDICATION},
+                    {"system": hpo, "code": "HP:0001250", "display": "Seizure"},
+                    {"system": hpo, "code": "HP:0002133", "display": "Status epilepticus"},
+                    {"system": hpo, "code": "HP:0001263", "display": "Global developmental delay"},
+                ]
+            }
+        ],
         "contained": [
             {"resourceType": "Patient", "id": "pat",
              "identifier": [{"system": CPR_SYSTEM, "value": child}]},
@@ -729,9 +740,7 @@ def _clinical(p: Platform, report: DemoReport, say: Callable[[str], None]) -> Cl
     for sid in sample_ids:
         p.variants.ingest(operator, sid, path=truth.gvcfs[sid], build="SIM-GENES")
     say("gen.larsen opens the case, analyses the trio and signs the report")
-    case = p.cases.create(
-        geneticist, submission.requisition_id, hpo_terms=["HP:0001250", "HP:0002133", "HP:0001263"]
-    )
+    case = p.cases.create(geneticist, submission.requisition_id)  # HPO terms from the order
     analysis = p.cases.analyse(geneticist, case.case_id)
     vus = next(
         (c for c in analysis.candidates if c["classification"] == "uncertain_significance"), None

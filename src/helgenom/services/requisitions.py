@@ -285,6 +285,11 @@ class RequisitionService:
                                 relationship=person.relationship.value,
                                 order_key=facts.order_key if is_proband else None,
                                 proband_requisition_id=None if is_proband else requisition_id,
+                                hpo_terms=(
+                                    json.dumps(list(facts.hpo_terms))
+                                    if is_proband and facts.hpo_terms
+                                    else None
+                                ),
                             )
                         )
                 except DbIntegrityError:

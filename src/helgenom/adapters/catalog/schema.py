@@ -127,6 +127,7 @@ requisitions = Table(
     Column("relationship", String(16), nullable=True),
     Column("order_key", String(255), nullable=True),
     Column("proband_requisition_id", String(40), ForeignKey("requisitions.id"), nullable=True),
+    Column("hpo_terms", Text, nullable=True),
     Index("ux_requisitions_order_key", "department_code", "order_key", unique=True),
 )
 """Orders from hospital departments: one row per sequenced person.
@@ -134,7 +135,8 @@ requisitions = Table(
 A submitted FHIR ServiceRequest gives one row for the proband (``relationship``
 ``proband``, ``order_key`` from the resource, for duplicate detection) and one per
 family member of a trio (``proband_requisition_id`` names the proband's row), so the
-requesting department's care team reaches every person of the order. Rows made by
+requesting department's care team reaches every person of the order; ``hpo_terms`` is the
+JSON list of the proband's HPO codes from the order (for the interpretation case). Rows made by
 ``requisition create`` leave the new columns empty.
 """
 
@@ -441,7 +443,7 @@ cases = Table(
     Column("panel_name", String(200), nullable=True),
     Column("family", Text, nullable=False),
     Column("hpo_terms", Text, nullable=False),
-    Column("status", String(24), nullable=False),
+    Column("status", String(32), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("created_by", String(64), nullable=False),
     Column("format_version", Integer, nullable=False),
@@ -497,7 +499,7 @@ case_reports = Table(
     Column("case_id", String(40), ForeignKey("cases.id"), nullable=False, index=True),
     Column("analysis_id", Integer, ForeignKey("case_analyses.id"), nullable=False),
     Column("version", Integer, nullable=False),
-    Column("status", String(24), nullable=False),
+    Column("status", String(32), nullable=False),
     Column("overall", String(16), nullable=False),
     Column("conclusion", Text, nullable=False),
     Column("variants", Text, nullable=False),

@@ -23,6 +23,8 @@ def _when(name: str, nullable: bool = False) -> sa.Column[Any]:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("requisitions") as batch:
+        batch.add_column(sa.Column("hpo_terms", sa.Text(), nullable=True))
     op.create_table(
         "annotation_sources",
         sa.Column("source", sa.String(length=80), nullable=False),
@@ -60,7 +62,7 @@ def upgrade() -> None:
         sa.Column("panel_name", sa.String(length=200), nullable=True),
         sa.Column("family", sa.Text(), nullable=False),
         sa.Column("hpo_terms", sa.Text(), nullable=False),
-        sa.Column("status", sa.String(length=24), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
         _when("created_at"),
         sa.Column("created_by", sa.String(length=64), nullable=False),
         sa.Column("format_version", sa.Integer(), nullable=False),
@@ -127,7 +129,7 @@ def upgrade() -> None:
         sa.Column("case_id", sa.String(length=40), nullable=False),
         sa.Column("analysis_id", sa.Integer(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("status", sa.String(length=24), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("overall", sa.String(length=16), nullable=False),
         sa.Column("conclusion", sa.Text(), nullable=False),
         sa.Column("variants", sa.Text(), nullable=False),
@@ -174,3 +176,5 @@ def downgrade() -> None:
     op.drop_table("cases")
     op.drop_table("gene_panels")
     op.drop_table("annotation_sources")
+    with op.batch_alter_table("requisitions") as batch:
+        batch.drop_column("hpo_terms")
