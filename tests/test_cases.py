@@ -353,3 +353,22 @@ def test_trio_order_gives_the_family_and_the_phenotype(
     analysis = p.cases.analyse(p.context("gen-a"), case.case_id)  # found by linked indication
     assert analysis.versions["panel"]["version"] == "2.3"
     assert ranks(analysis)[truth.planted_variant("de_novo_scn1a").variant_id] == 1
+
+
+def test_the_first_analysis_locks_the_panel_version(
+    world: World, genome: GeneGenome, tmp_path: Path
+) -> None:
+    p = world.platform
+    load_knowledge(p, genome)
+    family = enrol_trio(world, genome, tmp_path / "trio")
+    gen = p.context("gen-a")
+    case_id = open_case(p, family)
+    assert p.cases.analyse(gen, case_id).versions["panel"]["version"] == "2.3"
+    p.annotation.load_panel(gen, genome.panel_v2)
+    again = p.cases.analyse(gen, case_id)
+    assert again.versions["panel"]["version"] == "2.3"
+    kcnq2 = family.truth.planted_variant("de_novo_kcnq2_missense").variant_id
+    assert kcnq2 not in ranks(again)  # amber in 2.3
+    moved = p.cases.analyse(gen, case_id, latest_panel=True)
+    assert moved.versions["panel"]["version"] == "2.4"
+    assert kcnq2 in ranks(moved)  # green in 2.4

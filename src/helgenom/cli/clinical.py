@@ -212,6 +212,9 @@ def case_analyse(
     case: Annotated[str, typer.Argument(metavar="CASE")],
     max_af: Annotated[float, typer.Option(help="Highest allele frequency kept.")] = 0.01,
     include_amber: Annotated[bool, typer.Option(help="Amber panel genes too.")] = False,
+    latest_panel: Annotated[
+        bool, typer.Option(help="Move to the newest panel version (else the locked one).")
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, help="Candidates shown.")] = 20,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
 ) -> None:
@@ -225,6 +228,7 @@ def case_analyse(
             state.context(),
             case,
             settings=settings,
+            latest_panel=latest_panel,
             progress=lambda text: status.update(text),
         )
     _print_analysis(record, fmt, limit)

@@ -636,11 +636,20 @@ class CaseService:
             .limit(1)
         ).first()
 
-    def _panel(self, conn: Connection, case: Any) -> tuple[Any, Any] | None:
-        """(panel row, Panel) of the case's panel: newest version, by name or indication."""
+    def _panel(
+        self, conn: Connection, case: Any, locked: tuple[str, int] | None = None
+    ) -> tuple[Any, Any] | None:
+        """(panel row, Panel) of the case's panel: the ``locked`` (name, seq), else the newest
+        version, by name or by linked indication."""
         adapters = annotation_adapters()
         row = None
-        if case.panel_name:
+        if locked is not None:
+            row = conn.execute(
+                sa.select(gene_panels)
+                .where(gene_panels.c.name == locked[0])
+                .where(gene_panels.c.seq == locked[1])
+            ).first()
+        if row is None and case.panel_name:
             row = conn.execute(
                 sa.select(gene_panels)
                 .where(gene_panels.c.name == case.panel_name)
@@ -892,9 +901,13 @@ class CaseService:
         *,
         settings: AnalysisSettings | None = None,
         reason: str = "analyse",
+        latest_panel: bool = False,
         progress: Callable[[str], None] | None = None,
     ) -> AnalysisRecord:
         """Analyse the case against the genome database and the current knowledge.
+
+        The first analysis locks the panel version in use; a later ``analyse`` keeps it
+        (``latest_panel`` moves to the newest version), re-analysis always takes the newest.
 
         Raises
         ------
@@ -906,7 +919,16 @@ class CaseService:
         row = self._case_facts(case_id)
         self._authorise_case(ctx, Action.CASE_ANALYSE, row)
         chosen = settings or AnalysisSettings()
-        result, versions, summary = self._run_analysis(row, chosen, progress or (lambda _: None))
+        locked = None
+        if reason == "analyse" and not latest_panel:
+            with self.catalog.begin() as conn:
+                previous = self._latest_analysis(conn, case_id)
+            if previous is not None:
+                panel = json.loads(previous.versions).get("panel", {})
+                locked = (str(panel["name"]), int(panel["seq"])) if panel else None
+        result, versions, summary = self._run_analysis(
+            row, chosen, progress or (lambda _: None), locked
+        )
         with self.gate.access(
             ctx, Action.CASE_ANALYSE, resource=f"case/{case_id}", person=row.person_pseudonym
         ) as grant:
@@ -942,7 +964,11 @@ class CaseService:
         return _analysis_record(stored)
 
     def _run_analysis(
-        self, case: Any, settings: AnalysisSettings, progress: Callable[[str], None]
+        self,
+        case: Any,
+        settings: AnalysisSettings,
+        progress: Callable[[str], None],
+        locked: tuple[str, int] | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """The analysis itself (no catalog writes): candidates, versions, summary."""
         from helgenom.core import interpretation
@@ -954,7 +980,7 @@ class CaseService:
         father = next((m for m in family if m.relationship == "father"), None)
         relatives = [m for m in (mother, father) if m is not None]
         with self.catalog.begin() as conn:
-            found = self._panel(conn, case)
+            found = self._panel(conn, case, locked)
             if found is None:
                 raise NotFoundError(
                     f"no gene panel for case {case.id} (panel {case.panel_name or 'none'}, "
