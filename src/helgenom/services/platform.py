@@ -157,6 +157,7 @@ def open_platform(home: str | None = None, *, settings: Settings | None = None) 
         engine=settings.variant_engine,
         spark_master=settings.spark_master,
         project_key=pseudonym_key,
+        duckdb_memory_limit=settings.duckdb_memory_limit,
     )
     annotation = AnnotationService(catalog, gate, references, settings.home / "annotation")
     case_service = CaseService(

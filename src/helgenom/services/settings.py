@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     """Query engine of the genome database: ``duckdb`` (embedded) or ``spark``."""
     spark_master: str = "local[2]"
     """Spark master URL with ``variant_engine = spark`` (``spark://host:7077`` on a cluster)."""
+    duckdb_memory_limit: str = "4GB"
+    """Memory the embedded engine (DuckDB) may use; larger queries spill to ``HOME/work``."""
     report_second_signer: bool = False
     """Whether a clinical report needs a second geneticist's signature before it is issued."""
     secondary_findings_genes: list[str] | None = None

@@ -332,6 +332,7 @@ class VariantService:
         engine: str = "duckdb",
         spark_master: str = "local[2]",
         project_key: SecretBytes | None = None,
+        duckdb_memory_limit: str | None = None,
     ) -> None:
         if engine not in ENGINES:
             raise ConfigurationError(f"unknown variant engine {engine!r}: choose duckdb or spark")
@@ -346,6 +347,8 @@ class VariantService:
         """Private scratch folder for decrypted inputs (``HOME/work``)."""
         self.engine_name = engine
         self.spark_master = spark_master
+        self.duckdb_memory_limit = duckdb_memory_limit
+        """DuckDB's memory limit (``4GB``); larger queries spill under ``HOME/work``."""
         self._project_key = project_key
         self._tables: VariantTables | None = None
         self._engine: VariantEngine | None = None
@@ -385,7 +388,11 @@ class VariantService:
             else:
                 from helgenom.adapters.variants.duckdb_engine import DuckDbEngine
 
-                self._engine = DuckDbEngine(tables)
+                spill = self.work_path / "duckdb-spill"
+                spill.mkdir(mode=0o700, parents=True, exist_ok=True)
+                self._engine = DuckDbEngine(
+                    tables, memory_limit=self.duckdb_memory_limit, temp_directory=str(spill)
+                )
         return self._engine
 
     def _counts(self) -> Any:

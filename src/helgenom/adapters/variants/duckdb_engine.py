@@ -39,7 +39,10 @@ class DuckDbEngine(VariantEngine):
     threads
         DuckDB worker threads (default: one per core).
     memory_limit
-        DuckDB memory limit such as ``"2GB"`` (default: DuckDB's).
+        DuckDB memory limit such as ``"2GB"`` (default: DuckDB's, 80 % of the RAM); a
+        query that needs more spills to ``temp_directory``.
+    temp_directory
+        Where DuckDB spills (default: DuckDB's, ``.tmp`` in the working directory).
     bin_size
         Bases per bin of the block-to-site join (see :func:`~.engine.cells_sql`).
 
@@ -57,6 +60,7 @@ class DuckDbEngine(VariantEngine):
         *,
         threads: int | None = None,
         memory_limit: str | None = None,
+        temp_directory: str | None = None,
         bin_size: int = DEFAULT_BIN_SIZE,
     ) -> None:
         super().__init__(tables, bin_size=bin_size)
@@ -65,6 +69,8 @@ class DuckDbEngine(VariantEngine):
             config["threads"] = int(threads)
         if memory_limit is not None:
             config["memory_limit"] = str(memory_limit)
+        if temp_directory is not None:
+            config["temp_directory"] = str(temp_directory)
         try:
             self._db = duckdb.connect(":memory:", config=config)
             # Parquet footers are read once per file: Delta files never change

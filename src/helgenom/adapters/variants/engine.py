@@ -643,6 +643,10 @@ def _markers(prefix: str, count: int) -> str:
     return ", ".join(f"${prefix}{i}" for i in range(count))
 
 
+FAMILY_BIN_SIZE: Final = 1_000
+"""Bases per bin of the family query's block-to-site join: a whole genome's proband
+variants meet a few dozen blocks per bin instead of hundreds."""
+
 FAMILY_SITES = pa.schema(
     [
         pa.field("variant_id", pa.string()),
@@ -993,7 +997,8 @@ class VariantEngine(abc.ABC):
         check_ids([proband, *relatives], "sample id")
         if len({proband, *relatives}) != 1 + len(relatives):
             raise InvalidInputError("a family's samples must be different samples")
-        params: dict[str, Any] = {"proband": proband, "min_gq": MIN_GQ, "bin": self.bin_size}
+        bin_size = min(self.bin_size, FAMILY_BIN_SIZE)
+        params: dict[str, Any] = {"proband": proband, "min_gq": MIN_GQ, "bin": bin_size}
         relations: dict[str, Source] = {
             "c": TableRef("calls", snapshot.calls),
             "b": TableRef("ref_blocks", snapshot.ref_blocks),
