@@ -151,6 +151,7 @@ EXPECTED: dict[Role, dict[Action, frozenset[str]]] = {
         A.REFERENCE_LOAD: ALL,  # reference genomes are public data
         A.ANNOTATION_LOAD: ALL,  # so are annotation sources and gene panels
         A.PANEL_LOAD: ALL,
+        A.TOKEN_ISSUE: ALL,  # the embedded profile's local token issuer
     },
     # Operators run sequencing: the sample table and the encrypted files (reads in,
     # pipelines read them back, integrity checks); never a person, never a CPR, no export.

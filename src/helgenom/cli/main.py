@@ -21,7 +21,7 @@ from helgenom.cli.errors import exit_code_for
 try:  # typer >= 0.2x vendors click as typer._click; older typer uses click itself
     from typer._click.exceptions import UsageError
 except ImportError:  # pragma: no cover
-    from click.exceptions import UsageError  # type: ignore[no-redef,import-not-found]
+    from click.exceptions import UsageError  # type: ignore[no-redef,import-not-found,assignment,unused-ignore]
 from helgenom.services import (
     Environment,
     FhirValidationError,
@@ -1469,6 +1469,11 @@ from helgenom.cli.clinical import annotation_app, case_app, panel_app  # noqa: E
 app.add_typer(annotation_app, name="annotation")
 app.add_typer(panel_app, name="panel")
 app.add_typer(case_app, name="case")
+
+from helgenom.cli.service import serve, token_app  # noqa: E402
+
+app.add_typer(token_app, name="token")
+app.command("serve")(serve)
 
 
 def main() -> None:

@@ -60,6 +60,7 @@ class Action(enum.StrEnum):
     CASE_CLASSIFY = "case.classify"
     CASE_SIGN = "case.sign"
     REPORT_READ = "report.read"
+    TOKEN_ISSUE = "token.issue"  # noqa: S105 - an action name, not a secret
     AUDIT_READ_PERSON = "audit.read_person"
     AUDIT_READ = "audit.read"
     AUDIT_VERIFY = "audit.verify"
@@ -286,6 +287,10 @@ POLICY: dict[Action, dict[Role, Relation]] = {
     Action.REPORT_READ: {
         Role.CLINICIAN: Relation.OWN_DEPARTMENT,
         Role.GENETICIST: Relation.OWN_DEPARTMENT,
+    },
+    # Bearer tokens of the instance's own issuer (the embedded profile).
+    Action.TOKEN_ISSUE: {
+        Role.ADMIN: Relation.ANY,
     },
     Action.AUDIT_READ_PERSON: {
         Role.CITIZEN: Relation.SELF,

@@ -6,6 +6,7 @@ re-exported below.
 
 from helgenom.core.consent import ResearchChoice
 from helgenom.core.errors import (
+    AuthenticationError,
     ConfigurationError,
     FhirValidationError,
     HelgenomError,
@@ -17,6 +18,7 @@ from helgenom.core.models import Purpose, Role, SampleOrigin
 from helgenom.services.settings import Environment
 
 __all__ = [
+    "AuthenticationError",
     "ConfigurationError",
     "Environment",
     "FhirValidationError",

@@ -27,6 +27,7 @@ from helgenom.services.requisitions import RequisitionService
 from helgenom.services.research import ResearchService
 from helgenom.services.samples import SampleService
 from helgenom.services.settings import Settings, load_settings
+from helgenom.services.tokens import TokenService
 from helgenom.services.variants import VariantService
 
 
@@ -52,6 +53,7 @@ class Platform:
     variants: VariantService
     annotation: AnnotationService
     cases: CaseService
+    tokens: TokenService
 
     def context(
         self,
@@ -172,12 +174,21 @@ def open_platform(home: str | None = None, *, settings: Settings | None = None) 
         second_signer=settings.report_second_signer,
         secondary_genes=settings.secondary_findings_genes,
     )
+    directory = DirectoryService(catalog, gate, vault)
+    tokens = TokenService(
+        catalog,
+        gate,
+        keys,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        principal=directory.principal,
+    )
     return Platform(
         settings=settings,
         catalog=catalog,
         keys=keys,
         gate=gate,
-        directory=DirectoryService(catalog, gate, vault),
+        directory=directory,
         persons=PersonService(gate, vault),
         consent=ConsentService(gate, vault),
         requisitions=RequisitionService(catalog, gate, vault),
@@ -205,6 +216,7 @@ def open_platform(home: str | None = None, *, settings: Settings | None = None) 
         variants=variants,
         annotation=annotation,
         cases=case_service,
+        tokens=tokens,
     )
 
 

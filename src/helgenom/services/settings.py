@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     """Spark master URL with ``variant_engine = spark`` (``spark://host:7077`` on a cluster)."""
     duckdb_memory_limit: str = "4GB"
     """Memory the embedded engine (DuckDB) may use; larger queries spill to ``HOME/work``."""
+    token_issuer: str = "urn:helgenom:local"  # noqa: S105 - an issuer name
+    """``iss`` of the bearer tokens this instance issues and accepts."""
+    token_audience: str = "helgenom-api"  # noqa: S105 - an audience name
+    """``aud`` of the bearer tokens this instance issues and accepts."""
     report_second_signer: bool = False
     """Whether a clinical report needs a second geneticist's signature before it is issued."""
     secondary_findings_genes: list[str] | None = None

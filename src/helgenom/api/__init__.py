@@ -1,0 +1,1 @@
+"""The HTTP interface: a FastAPI app over the services (one service call per route)."""

@@ -1,0 +1,216 @@
+"""The FastAPI app: services built in the lifespan, bearer-token authentication, one
+handler for every helgenom error, and routes that call one service method each.
+
+Authentication: ``Authorization: Bearer <JWT>`` from the instance's issuer (``helgenom
+token issue``), checked by :class:`helgenom.services.tokens.TokenService`; the request
+context is the token's principal with the role's usual purpose (``X-Helgenom-Purpose`` and
+``X-Helgenom-Project`` headers choose another purpose or a research project). Every route
+but ``/health`` needs a token. Bodies are limited to :data:`MAX_BODY_BYTES`.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from helgenom.api.errors import status_for
+from helgenom.services import AuthenticationError, HelgenomError, InvalidInputError
+from helgenom.services.platform import Platform, make_context, open_platform
+from helgenom.services.settings import Settings
+
+MAX_BODY_BYTES = 1 << 20
+"""Largest request body accepted (1 MiB)."""
+
+REPORT_MEDIA = {
+    "pdf": "application/pdf",
+    "html": "text/html; charset=utf-8",
+    "fhir": "application/fhir+json",
+}
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": code, "message": message})
+
+
+def platform_of(request: Request) -> Platform:
+    """The platform the lifespan opened."""
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+def context(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    purpose: Annotated[str | None, Header(alias="X-Helgenom-Purpose")] = None,
+    project: Annotated[str | None, Header(alias="X-Helgenom-Project")] = None,
+) -> Any:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthenticationError("give a bearer token: Authorization: Bearer <token>")
+    principal = platform_of(request).tokens.verify(credentials.credentials)
+    return make_context(principal, purpose=purpose, project=project)
+
+
+Ctx = Annotated[Any, Depends(context)]
+"""The request context of the bearer token's principal."""
+Plat = Annotated[Platform, Depends(platform_of)]
+"""The open platform of the app."""
+
+
+def create_app(home: str | None = None, *, settings: Settings | None = None) -> FastAPI:
+    """The app of the instance at ``home`` (or ``HELGENOM_HOME``); services open on startup."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        platform = open_platform(home, settings=settings)
+        app.state.platform = platform
+        try:
+            yield
+        finally:
+            platform.close()
+
+    app = FastAPI(
+        title="helgenom",
+        summary="National genome platform: orders, cases, reports, consent, aggregates.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(HelgenomError)
+    async def helgenom_error(request: Request, exc: HelgenomError) -> JSONResponse:
+        del request
+        return _error(status_for(exc.code), exc.code, str(exc))
+
+    @app.middleware("http")
+    async def limit_body(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return _error(413, "too_large", f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+        return await call_next(request)
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, str]:
+        """Liveness (no authentication)."""
+        return {"status": "ok"}
+
+    @app.get("/me", tags=["service"])
+    def me(ctx: Ctx) -> dict[str, Any]:
+        """Who the token names."""
+        actor = ctx.actor
+        return {
+            "name": actor.name,
+            "role": actor.role.value,
+            "organisation": actor.org_code,
+            "purpose": ctx.purpose.value,
+        }
+
+    @app.post("/fhir/ServiceRequest", status_code=201, tags=["clinical"])
+    async def submit_order(request: Request, ctx: Ctx, p: Plat) -> dict[str, Any]:
+        """Submit a FHIR ServiceRequest for whole-genome sequencing (clinicians)."""
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            raise InvalidInputError(f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+        submission = p.requisitions.submit(ctx, body)
+        return {
+            "requisition": submission.requisition_id,
+            "department": submission.department,
+            "indication": submission.indication,
+            "priority": submission.priority.value,
+            "samples": [
+                {"sample": s.sample_id, "relationship": s.relationship.value}
+                for s in submission.samples
+            ],
+        }
+
+    @app.get("/samples/{sample_id}/history", tags=["clinical"])
+    def sample_history(sample_id: str, ctx: Ctx, p: Plat) -> list[dict[str, Any]]:
+        """Every state change of a sample (operators; the ordering department's care team)."""
+        return [
+            {
+                "from": None if e.from_state is None else e.from_state.value,
+                "to": e.to_state.value,
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "reason": e.reason,
+            }
+            for e in p.samples.history(ctx, sample_id)
+        ]
+
+    @app.get("/cases/{case_id}", tags=["clinical"])
+    def case(case_id: str, ctx: Ctx, p: Plat) -> dict[str, Any]:
+        """A case and its latest candidates (the requesting department)."""
+        record, analysis = p.cases.show(ctx, case_id)
+        return {
+            "case": record.case_id,
+            "requisition": record.requisition_id,
+            "status": record.status,
+            "family": [
+                {"sample": m.sample_id, "relationship": m.relationship, "sex": m.sex}
+                for m in record.family
+            ],
+            "hpo_terms": list(record.hpo_terms),
+            "analysis": None
+            if analysis is None
+            else {
+                "id": analysis.analysis_id,
+                "versions": analysis.versions,
+                "candidates": list(analysis.candidates),
+            },
+        }
+
+    @app.get("/cases/{case_id}/report", tags=["clinical"])
+    def case_report(
+        case_id: str,
+        ctx: Ctx,
+        p: Plat,
+        format: Annotated[str, Query(pattern="^(pdf|html|fhir)$")] = "pdf",
+    ) -> Response:
+        """The issued report as PDF, HTML or a FHIR DiagnosticReport bundle (every view audited)."""
+        work = p.settings.home / "work"
+        work.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=work) as tmp:
+            out = Path(tmp) / "report"
+            record = p.cases.report(ctx, case_id, out, fmt=format)
+            content = out.read_bytes()
+        return Response(
+            content,
+            media_type=REPORT_MEDIA[format],
+            headers={
+                "X-Helgenom-Report": record.report_id,
+                "X-Helgenom-Digest": record.digest or "",
+            },
+        )
+
+    @app.get("/variants/{variant_id}/frequency", tags=["aggregates"])
+    def frequency(
+        variant_id: str,
+        ctx: Ctx,
+        p: Plat,
+        set: Annotated[str, Query(pattern="^(clinical|research|public)$")] = "public",
+    ) -> dict[str, Any]:
+        """AC, AN, AF of a variant in a frequency set (consent applied at query time)."""
+        report = p.variants.frequency(
+            ctx, variant_ids=[variant_id], frequency_set=set, by=["overall"]
+        )
+        return {
+            "rows": json.loads(json.dumps(report.rows, default=str)),
+            "samples_counted": report.scope.samples_counted,
+            "samples_excluded": report.scope.samples_excluded,
+            "consent_as_of": report.scope.consent_as_of,
+        }
+
+    return app
+
+
+__all__ = ["MAX_BODY_BYTES", "create_app"]

@@ -1,0 +1,147 @@
+"""The HTTP API: bearer tokens, the error mapping, body limits and the first routes.
+
+Each test runs the real FastAPI app (``TestClient``, lifespan included) on its own
+instance; tokens come from the instance's issuer (ES256, the instance's token key).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi.testclient import TestClient
+
+from conftest import World, make_cpr
+from helgenom.api.app import MAX_BODY_BYTES, create_app
+from helgenom.core.errors import InvalidInputError, PermissionDeniedError
+from helgenom.services.tokens import parse_ttl
+
+CATALOGUE = {
+    "format_version": 1,
+    "indications": [
+        {"code": "R59", "name": "Epilepsy", "gene_panel": "p1", "departments": ["DEP-A"]}
+    ],
+}
+
+
+def token(world: World, user: str, ttl: str = "15m") -> str:
+    p = world.platform
+    return p.tokens.issue(p.context(), user, parse_ttl(ttl)).token
+
+
+def auth(value: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {value}"}
+
+
+@pytest.fixture
+def client(world: World) -> TestClient:
+    home = str(world.platform.settings.home)
+    with TestClient(create_app(home)) as c:
+        yield c  # type: ignore[misc]
+
+
+def test_health_and_openapi_need_no_token(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/me", "/fhir/ServiceRequest", "/cases/{case_id}/report"} <= set(paths)
+
+
+def test_tokens_are_checked(world: World, client: TestClient) -> None:
+    missing = client.get("/me")
+    assert missing.status_code == 401
+    assert missing.json()["error"] == "authentication_failed"
+    assert client.get("/me", headers=auth("not-a-jwt")).status_code == 401
+    good = token(world, "clin-a")
+    me = client.get("/me", headers=auth(good)).json()
+    assert me == {
+        "name": "clin-a",
+        "role": "clinician",
+        "organisation": "DEP-A",
+        "purpose": "clinical_care",
+    }
+    p = world.platform
+    pem = p.keys.load_token_signing_pem().reveal()
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    claims = {"iss": p.tokens.issuer, "aud": p.tokens.audience, "sub": "clin-a", "iat": now}
+    expired = jwt.encode({**claims, "exp": now - 3600}, pem, algorithm="ES256")
+    assert "expired" in client.get("/me", headers=auth(expired)).json()["message"]
+    other_aud = jwt.encode({**claims, "aud": "x", "exp": now + 60}, pem, algorithm="ES256")
+    assert "audience" in client.get("/me", headers=auth(other_aud)).json()["message"]
+    forged_key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    forged = jwt.encode({**claims, "exp": now + 60}, forged_key, algorithm="ES256")
+    assert client.get("/me", headers=auth(forged)).status_code == 401
+    nobody = jwt.encode({**claims, "sub": "ghost", "exp": now + 60}, pem, algorithm="ES256")
+    assert "unknown user" in client.get("/me", headers=auth(nobody)).json()["message"]
+    assert good not in json.dumps(client.get("/me", headers=auth(forged)).json())
+
+
+def test_only_admins_issue_tokens(world: World) -> None:
+    p = world.platform
+    with pytest.raises(PermissionDeniedError):
+        p.tokens.issue(p.context("clin-a"), "clin-a", parse_ttl("1h"))
+    for bad in ("0m", "13h", "1 hour", "-5m"):
+        with pytest.raises(InvalidInputError):
+            parse_ttl(bad)
+
+
+def test_order_history_and_errors(world: World, client: TestClient) -> None:
+    from test_requisitions import service_request
+
+    p = world.platform
+    p.indications.load(p.context(), CATALOGUE)
+    order = service_request(make_cpr(610), indication="R59")
+    clin = auth(token(world, "clin-a"))
+    created = client.post("/fhir/ServiceRequest", headers=clin, content=json.dumps(order))
+    assert created.status_code == 201, created.text
+    sample = created.json()["samples"][0]["sample"]
+    assert client.post("/fhir/ServiceRequest", headers=clin, json=order).status_code == 409
+    bad = client.post("/fhir/ServiceRequest", headers=clin, json={"resourceType": "Patient"})
+    assert bad.status_code == 422
+    assert bad.json()["error"] == "fhir_invalid"
+    big = client.post("/fhir/ServiceRequest", headers=clin, content=b"x" * (MAX_BODY_BYTES + 1))
+    assert big.status_code == 413
+    history = client.get(f"/samples/{sample}/history", headers=auth(token(world, "operator")))
+    assert [h["to"] for h in history.json()] == ["ordered"]
+    denied = client.get(f"/samples/{sample}/history", headers=auth(token(world, "clin-b")))
+    assert denied.status_code == 403
+    assert denied.json()["error"] == "permission_denied"
+    assert client.get("/samples/S-NOPE/history", headers=clin).status_code == 404
+    assert client.get("/variants/chr1-1-A-C/frequency?set=secret", headers=clin).status_code == 422
+
+
+def test_report_reaches_the_requesting_department_only(
+    world: World, client: TestClient, tmp_path: Path
+) -> None:
+    from helgenom.adapters.annotation.simtrio import simulate_gene_genome
+    from test_cases import enrol_trio, load_knowledge, open_case
+
+    p = world.platform
+    genome = simulate_gene_genome(tmp_path / "genome", seed=3)
+    load_knowledge(p, genome)
+    family = enrol_trio(world, genome, tmp_path / "trio")
+    case_id = open_case(p, family)
+    p.cases.analyse(p.context("gen-a"), case_id)
+    signed = p.cases.sign(p.context("gen-a"), case_id)
+    pdf = client.get(f"/cases/{case_id}/report", headers=auth(token(world, "clin-a")))
+    assert pdf.status_code == 200
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF-")
+    assert pdf.headers["x-helgenom-digest"] == signed.digest
+    fhir = client.get(
+        f"/cases/{case_id}/report?format=fhir", headers=auth(token(world, "gen-a"))
+    ).json()
+    assert fhir["resourceType"] == "Bundle"
+    shown = client.get(f"/cases/{case_id}", headers=auth(token(world, "gen-a"))).json()
+    assert shown["analysis"]["candidates"][0]["rank"] == 1
+    for outsider in ("clin-b", "gen-b", "operator"):
+        got = client.get(f"/cases/{case_id}/report", headers=auth(token(world, outsider)))
+        assert got.status_code == 403, outsider
