@@ -145,3 +145,29 @@ def test_report_reaches_the_requesting_department_only(
     for outsider in ("clin-b", "gen-b", "operator"):
         got = client.get(f"/cases/{case_id}/report", headers=auth(token(world, outsider)))
         assert got.status_code == 403, outsider
+
+
+def test_citizen_reads_and_sets_own_consent_and_access_log(
+    world: World, client: TestClient
+) -> None:
+    citizen = auth(token(world, "citizen"))
+    before = client.get("/me/consent", headers=citizen)
+    assert before.status_code == 200, before.text
+    assert before.json()["research"] == "allow"
+    changed = client.put(
+        "/me/consent", headers=citizen, json={"research": "opt-out", "recontact": True}
+    )
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert (body["research"], body["recontact"], body["version"]) == ("opt-out", True, 1)
+    assert client.put("/me/consent", headers=citizen, json={}).status_code == 400
+    assert client.put("/me/consent", headers=citizen, json={"cpr": "x"}).status_code == 422
+    assert client.put("/me/consent", headers=citizen, json={"research": "maybe"}).status_code == 422
+    log = client.get("/me/access-log", headers=citizen).json()
+    assert {"consent.write", "consent.read"} <= {line["action"] for line in log}
+    assert all("actor" not in line for line in log)
+    clinician = client.get("/me/consent", headers=auth(token(world, "clin-a")))
+    assert clinician.status_code == 403
+    assert "only citizens" in clinician.json()["message"]
+    p = world.platform
+    assert p.consent.show(p.context("clin-a"), world.citizen_cpr).state.research_opt_out

@@ -20,9 +20,15 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict
 
 from helgenom.api.errors import status_for
-from helgenom.services import AuthenticationError, HelgenomError, InvalidInputError
+from helgenom.services import (
+    AuthenticationError,
+    HelgenomError,
+    InvalidInputError,
+    ResearchChoice,
+)
 from helgenom.services.platform import Platform, make_context, open_platform
 from helgenom.services.settings import Settings
 
@@ -58,6 +64,37 @@ def context(
         raise AuthenticationError("give a bearer token: Authorization: Bearer <token>")
     principal = platform_of(request).tokens.verify(credentials.credentials)
     return make_context(principal, purpose=purpose, project=project)
+
+
+class ConsentChoices(BaseModel):
+    """A citizen's choices; a field left out is unchanged."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    research: ResearchChoice | None = None
+    secondary_findings: bool | None = None
+    recontact: bool | None = None
+
+
+def _consent(view: Any) -> dict[str, Any]:
+    state = view.state
+    return {
+        "research": state.research.value,
+        "secondary_findings": state.secondary_findings,
+        "recontact": state.recontact,
+        "version": state.version,
+        "as_of": None if state.as_of is None else state.as_of.isoformat(),
+        "history": [
+            {
+                "recorded_at": e.recorded_at.isoformat(),
+                "source": e.source,
+                "research": None if e.research is None else e.research.value,
+                "secondary_findings": e.secondary_findings,
+                "recontact": e.recontact,
+            }
+            for e in view.history
+        ],
+    }
 
 
 Ctx = Annotated[Any, Depends(context)]
@@ -114,6 +151,37 @@ def create_app(home: str | None = None, *, settings: Settings | None = None) -> 
             "organisation": actor.org_code,
             "purpose": ctx.purpose.value,
         }
+
+    @app.get("/me/consent", tags=["citizen"])
+    def my_consent(ctx: Ctx, p: Plat) -> dict[str, Any]:
+        """A citizen's own consent choices and their history."""
+        return _consent(p.consent.show_own(ctx))
+
+    @app.put("/me/consent", tags=["citizen"])
+    def set_my_consent(choices: ConsentChoices, ctx: Ctx, p: Plat) -> dict[str, Any]:
+        """Record a citizen's own choices; they apply to the very next query."""
+        view = p.consent.set_own(
+            ctx,
+            research=choices.research,
+            secondary_findings=choices.secondary_findings,
+            recontact=choices.recontact,
+        )
+        return _consent(view)
+
+    @app.get("/me/access-log", tags=["citizen"])
+    def my_access_log(ctx: Ctx, p: Plat) -> list[dict[str, Any]]:
+        """Who used my data: role, organisation, time, purpose, action, decision."""
+        return [
+            {
+                "at": line.occurred_at,
+                "role": line.role,
+                "organisation": line.organisation,
+                "purpose": line.purpose,
+                "action": line.action,
+                "decision": line.decision,
+            }
+            for line in p.audit.own_log(ctx)
+        ]
 
     @app.post("/fhir/ServiceRequest", status_code=201, tags=["clinical"])
     async def submit_order(request: Request, ctx: Ctx, p: Plat) -> dict[str, Any]:

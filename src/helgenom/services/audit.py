@@ -48,7 +48,15 @@ class AuditService:
 
     def person_log(self, ctx: RequestContext, cpr: str) -> list[AccessLogLine]:
         """Who used this person's data: role, organisation, time, purpose."""
-        pseudonym = self.vault.pseudonym(parse_cpr(cpr))
+        return self._person_log(ctx, self.vault.pseudonym(parse_cpr(cpr)))
+
+    def own_log(self, ctx: RequestContext) -> list[AccessLogLine]:
+        """Who used my data: a citizen's own access log (no CPR needed)."""
+        from helgenom.services.identity import own_pseudonym
+
+        return self._person_log(ctx, own_pseudonym(ctx, self.gate, Action.AUDIT_READ_PERSON))
+
+    def _person_log(self, ctx: RequestContext, pseudonym: str) -> list[AccessLogLine]:
         with self.gate.access(
             ctx, Action.AUDIT_READ_PERSON, resource=f"audit/{pseudonym}", person=pseudonym
         ) as grant:

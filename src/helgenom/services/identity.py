@@ -30,7 +30,7 @@ from helgenom.core.consent import (
     derive_state,
 )
 from helgenom.core.cpr import Cpr, parse_cpr
-from helgenom.core.errors import InvalidInputError, NotFoundError
+from helgenom.core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from helgenom.core.models import RequestContext, Role, Sex
 from helgenom.core.pseudonyms import person_pseudonym
 from helgenom.services.gate import Gate
@@ -248,7 +248,44 @@ class ConsentService:
             raise InvalidInputError(
                 "nothing to record: give --research, --secondary-findings or --recontact"
             )
-        pseudonym = self.vault.pseudonym(parse_cpr(cpr))
+        return self._set(
+            ctx,
+            self.vault.pseudonym(parse_cpr(cpr)),
+            research=research,
+            secondary_findings=secondary_findings,
+            recontact=recontact,
+        )
+
+    def set_own(
+        self,
+        ctx: RequestContext,
+        *,
+        research: ResearchChoice | None = None,
+        secondary_findings: bool | None = None,
+        recontact: bool | None = None,
+    ) -> ConsentView:
+        """A citizen records their own decision (no CPR needed: the principal is bound)."""
+        if research is None and secondary_findings is None and recontact is None:
+            raise InvalidInputError(
+                "nothing to record: give research, secondary_findings or recontact"
+            )
+        return self._set(
+            ctx,
+            own_pseudonym(ctx, self.gate, Action.CONSENT_WRITE),
+            research=research,
+            secondary_findings=secondary_findings,
+            recontact=recontact,
+        )
+
+    def _set(
+        self,
+        ctx: RequestContext,
+        pseudonym: str,
+        *,
+        research: ResearchChoice | None,
+        secondary_findings: bool | None,
+        recontact: bool | None,
+    ) -> ConsentView:
         with self.gate.access(
             ctx, Action.CONSENT_WRITE, resource=f"consent/{pseudonym}", person=pseudonym
         ) as grant:
@@ -271,13 +308,34 @@ class ConsentService:
 
     def show(self, ctx: RequestContext, cpr: str) -> ConsentView:
         """The current state and the full history."""
-        pseudonym = self.vault.pseudonym(parse_cpr(cpr))
+        return self._show(ctx, self.vault.pseudonym(parse_cpr(cpr)))
+
+    def show_own(self, ctx: RequestContext) -> ConsentView:
+        """A citizen's own consent (the principal's bound person)."""
+        return self._show(ctx, own_pseudonym(ctx, self.gate, Action.CONSENT_READ))
+
+    def _show(self, ctx: RequestContext, pseudonym: str) -> ConsentView:
         with self.gate.access(
             ctx, Action.CONSENT_READ, resource=f"consent/{pseudonym}", person=pseudonym
         ) as grant:
             self.vault.require(grant.conn, pseudonym)
             history = load_consent(grant.conn, pseudonym)
             return ConsentView(pseudonym, derive_state(history), history)
+
+
+def own_pseudonym(ctx: RequestContext, gate: Gate, action: Action) -> str:
+    """The person a citizen principal is bound to (a denial is audited).
+
+    Raises
+    ------
+    PermissionDeniedError
+        The principal is not bound to a person (not a citizen).
+    """
+    if ctx.actor.person_pseudonym is None:
+        reason = f"{ctx.actor.name} is not bound to a person: only citizens have their own data"
+        gate.record(ctx, action, "own", decision="deny", reason=reason)
+        raise PermissionDeniedError(reason)
+    return ctx.actor.person_pseudonym
 
 
 def principal_person(conn: Connection, name: str) -> str | None:
