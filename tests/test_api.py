@@ -171,3 +171,43 @@ def test_citizen_reads_and_sets_own_consent_and_access_log(
     assert "only citizens" in clinician.json()["message"]
     p = world.platform
     assert p.consent.show(p.context("clin-a"), world.citizen_cpr).state.research_opt_out
+
+
+def test_serve_runs_the_api_on_loopback(world: World, tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    home = str(world.platform.settings.home)
+    cmd = [sys.executable, "-m", "helgenom", "--home", home, "serve", "--port", str(port)]
+    log = (tmp_path / "serve.log").open("wb")
+    server = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=2) as r:
+                    assert json.load(r) == {"status": "ok"}
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None, (tmp_path / "serve.log").read_text()
+                assert time.monotonic() < deadline, "the server did not start in 30 s"
+                time.sleep(0.3)
+        request = urllib.request.Request(f"{base}/me", headers=auth(token(world, "gen-a")))
+        with urllib.request.urlopen(request, timeout=5) as r:
+            assert json.load(r)["role"] == "geneticist"
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(f"{base}/me", timeout=5)
+        assert denied.value.code == 401
+        denied.value.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+        log.close()
