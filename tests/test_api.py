@@ -211,3 +211,49 @@ def test_serve_runs_the_api_on_loopback(world: World, tmp_path: Path) -> None:
         server.terminate()
         server.wait(timeout=15)
         log.close()
+
+
+def test_drs_objects_for_authorised_readers_only(
+    world: World, client: TestClient, tmp_path: Path
+) -> None:
+    import hashlib
+
+    from helgenom.core.models import ObjectKind
+
+    p = world.platform
+    data = b"##fileformat=VCFv4.2\n" * 4000
+    path = tmp_path / "a.vcf"
+    path.write_bytes(data)
+    sample = p.persons.show(p.context("clin-a"), world.patient_a).requisitions[0]
+    import sqlalchemy as sa
+
+    from helgenom.adapters.catalog.schema import samples
+
+    with p.catalog.engine.connect() as conn:
+        sample = conn.execute(
+            sa.select(samples.c.id).where(samples.c.requisition_id == sample)
+        ).scalar_one()
+    put = p.objects.put(p.context("operator"), path, sample_id=sample, kind=ObjectKind.VCF)
+    oid = put.record.object_id
+    gen = auth(token(world, "gen-a"))
+    meta = client.get(f"/ga4gh/drs/v1/objects/{oid}", headers=gen)
+    assert meta.status_code == 200, meta.text
+    body = meta.json()
+    assert body["size"] == len(data)
+    assert body["checksums"] == [{"type": "sha-256", "checksum": hashlib.sha256(data).hexdigest()}]
+    url = client.get(f"/ga4gh/drs/v1/objects/{oid}/access/https", headers=gen).json()["url"]
+    assert url.endswith(f"/ga4gh/drs/v1/objects/{oid}/data")
+    got = client.get(f"/ga4gh/drs/v1/objects/{oid}/data", headers=gen)
+    assert got.content == data
+    assert got.headers["x-helgenom-sha256"] == hashlib.sha256(data).hexdigest()
+    assert not [f for f in (p.settings.home / "work").iterdir() if f.name.startswith("tmp")]
+    for outsider in ("gen-b", "clin-b", "researcher"):
+        denied = client.get(f"/ga4gh/drs/v1/objects/{oid}", headers=auth(token(world, outsider)))
+        assert denied.status_code == 403, outsider
+        data_denied = client.get(
+            f"/ga4gh/drs/v1/objects/{oid}/data", headers=auth(token(world, outsider))
+        )
+        assert data_denied.status_code == 403
+    assert client.get("/ga4gh/drs/v1/objects/OBJ-NOPE", headers=gen).status_code == 404
+    bad = client.get(f"/ga4gh/drs/v1/objects/{oid}/access/s3", headers=gen)
+    assert bad.status_code == 400

@@ -11,6 +11,7 @@ but ``/health`` needs a token. Bodies are limited to :data:`MAX_BODY_BYTES`.
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -18,9 +19,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
+from starlette.background import BackgroundTask
 
 from helgenom.api.errors import status_for
 from helgenom.services import (
@@ -40,6 +42,16 @@ REPORT_MEDIA = {
     "html": "text/html; charset=utf-8",
     "fhir": "application/fhir+json",
 }
+
+DRS_MEDIA = {
+    "fastq": "application/gzip",
+    "bam": "application/octet-stream",
+    "cram": "application/octet-stream",
+    "vcf": "text/vcf",
+    "gvcf": "text/vcf",
+    "report": "application/octet-stream",
+}
+"""Media type by object kind (anything else is application/octet-stream)."""
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -258,6 +270,58 @@ def create_app(home: str | None = None, *, settings: Settings | None = None) -> 
                 "X-Helgenom-Report": record.report_id,
                 "X-Helgenom-Digest": record.digest or "",
             },
+        )
+
+    @app.get("/ga4gh/drs/v1/objects/{object_id}", tags=["drs"])
+    def drs_object(object_id: str, request: Request, ctx: Ctx, p: Plat) -> dict[str, Any]:
+        """GA4GH DRS 1.x object metadata: size, SHA-256, access methods (authorised, audited)."""
+        record = p.objects.describe(ctx, object_id)
+        base = str(request.base_url).rstrip("/")
+        return {
+            "id": record.object_id,
+            "self_uri": f"drs://{request.url.netloc}/{record.object_id}",
+            "size": record.plaintext_size,
+            "created_time": record.created_at.isoformat(),
+            "mime_type": DRS_MEDIA.get(record.kind.value, "application/octet-stream"),
+            "checksums": [{"type": "sha-256", "checksum": record.plaintext_sha256}],
+            "description": f"{record.kind.value} of sample {record.sample_id}",
+            "access_methods": [
+                {
+                    "type": "https",
+                    "access_id": "https",
+                    "access_url": {"url": f"{base}/ga4gh/drs/v1/objects/{record.object_id}/data"},
+                }
+            ],
+        }
+
+    @app.get("/ga4gh/drs/v1/objects/{object_id}/access/{access_id}", tags=["drs"])
+    def drs_access(
+        object_id: str, access_id: str, request: Request, ctx: Ctx, p: Plat
+    ) -> dict[str, Any]:
+        """The URL of an access method (``https``: the decrypting data route below)."""
+        if access_id != "https":
+            raise InvalidInputError(f"unknown access id {access_id!r}: this server offers https")
+        p.objects.describe(ctx, object_id)
+        base = str(request.base_url).rstrip("/")
+        return {"url": f"{base}/ga4gh/drs/v1/objects/{object_id}/data"}
+
+    @app.get("/ga4gh/drs/v1/objects/{object_id}/data", tags=["drs"])
+    def drs_data(object_id: str, ctx: Ctx, p: Plat) -> Response:
+        """The object's bytes, decrypted for an authorised reader (checked before it is sent,
+        audited); sent from a private scratch file, removed afterwards."""
+        work = p.settings.home / "work"
+        work.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=work))
+        try:
+            record = p.objects.get(ctx, object_id, tmp / "object")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return FileResponse(
+            tmp / "object",
+            media_type=DRS_MEDIA.get(record.kind.value, "application/octet-stream"),
+            headers={"X-Helgenom-Sha256": record.plaintext_sha256},
+            background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True),
         )
 
     @app.get("/variants/{variant_id}/frequency", tags=["aggregates"])

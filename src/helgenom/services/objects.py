@@ -418,6 +418,17 @@ class ObjectService:
             grant.note = f"{len(rows)} objects listed"
         return [_record(r) for r in rows]
 
+    def describe(self, ctx: RequestContext, object_id: str) -> ObjectRecord:
+        """One stored object's metadata (kind, sizes, checksums, provenance), for whoever may
+        read it (GA4GH DRS object metadata); audited like a read."""
+        person = self._object_person(object_id)
+        with self.gate.access(
+            ctx, Action.OBJECT_READ, resource=f"object/{object_id}", person=person
+        ) as grant:
+            row = self._live_row(grant.conn, object_id)
+            grant.note = "metadata"
+        return _record(row)
+
     # -- verify / delete --------------------------------------------------------------------
 
     def verify(self, ctx: RequestContext, object_id: str | None = None) -> VerifyReport:
