@@ -257,3 +257,61 @@ def test_drs_objects_for_authorised_readers_only(
     assert client.get("/ga4gh/drs/v1/objects/OBJ-NOPE", headers=gen).status_code == 404
     bad = client.get(f"/ga4gh/drs/v1/objects/{oid}/access/s3", headers=gen)
     assert bad.status_code == 400
+
+
+def test_beacon_answers_by_audience(world: World, client: TestClient, tmp_path: Path) -> None:
+    from helgenom.adapters.variants.cohort import simulate_cohort
+    from test_variants_service import enrol
+
+    p = world.platform
+    cohort = simulate_cohort(tmp_path / "cohort", samples=12, length=30_000, seed=11, gvcf=True)
+    enrolled = enrol(world, cohort)
+    p.variants.ingest_batch(p.context("operator"), enrolled.items, workers=0)
+    rows = p.variants.frequency(
+        p.context("clin-a"), region=f"{cohort.contig}:1-30000", frequency_set="public",
+        by=["overall"],
+    ).rows  # fmt: skip
+    common = next(r for r in rows if r["ac"] >= 8 and r["an"] - r["ac"] >= 8)
+    rare = next(r for r in rows if r["ac"] == 1)
+
+    def query(variant_id: str) -> dict[str, str]:
+        contig, pos, ref, alt = variant_id.rsplit("-", 3)
+        return {
+            "referenceName": contig,
+            "start": str(int(pos) - 1),
+            "referenceBases": ref,
+            "alternateBases": alt,
+            "requestedGranularity": "record",
+        }
+
+    info = client.get("/beacon/info").json()
+    assert info["meta"]["apiVersion"].startswith("v2")
+    anonymous = client.get("/beacon/g_variants", params=query(common["variant_id"])).json()
+    assert anonymous["responseSummary"]["exists"] is True
+    assert "numTotalResults" not in anonymous["responseSummary"]
+    hidden = client.get("/beacon/g_variants", params=query(rare["variant_id"])).json()
+    assert hidden["responseSummary"]["exists"] is False
+    registered = client.get(
+        "/beacon/g_variants",
+        params=query(common["variant_id"]),
+        headers=auth(token(world, "clin-a")),
+    ).json()
+    assert registered["responseSummary"]["numTotalResults"] == 1
+    assert registered["meta"]["returnedGranularity"] == "count"
+    rare_registered = client.get(
+        "/beacon/g_variants", params=query(rare["variant_id"]), headers=auth(token(world, "gen-a"))
+    ).json()
+    assert rare_registered["responseSummary"]["exists"] is True
+    entry = p.audit.log(p.context("auditor"), limit=1)[0]
+    assert entry.action == "variant.query"
+    assert len(entry.subjects) == 1  # the rare allele's carrier, for their log
+    researcher = {**auth(token(world, "researcher")), "X-Helgenom-Project": world.project}
+    records = client.get(
+        "/beacon/g_variants", params=query(common["variant_id"]), headers=researcher
+    ).json()
+    assert records["meta"]["returnedGranularity"] == "record"
+    bad = client.get("/beacon/g_variants", params={"referenceName": "chr1", "start": "x"})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["errorCode"] == 400
+    assert client.get("/beacon/nowhere").status_code == 404
+    assert client.get("/beacon/g_variants", headers=auth("forged")).status_code == 401

@@ -109,7 +109,20 @@ def _consent(view: Any) -> dict[str, Any]:
     }
 
 
+def optional_context(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    purpose: Annotated[str | None, Header(alias="X-Helgenom-Purpose")] = None,
+    project: Annotated[str | None, Header(alias="X-Helgenom-Project")] = None,
+) -> Any:
+    """The token's context, or None without an Authorization header (a bad token is 401)."""
+    if credentials is None:
+        return None
+    return context(request, credentials, purpose, project)
+
+
 Ctx = Annotated[Any, Depends(context)]
+MaybeCtx = Annotated[Any, Depends(optional_context)]
 """The request context of the bearer token's principal."""
 Plat = Annotated[Platform, Depends(platform_of)]
 """The open platform of the app."""
@@ -323,6 +336,69 @@ def create_app(home: str | None = None, *, settings: Settings | None = None) -> 
             headers={"X-Helgenom-Sha256": record.plaintext_sha256},
             background=BackgroundTask(shutil.rmtree, tmp, ignore_errors=True),
         )
+
+    def beacon_base(request: Request) -> str:
+        return str(request.base_url).rstrip("/") + "/beacon"
+
+    def beacon_call(request: Request, p: Platform, work: Callable[[], Any]) -> Any:
+        try:
+            return work()
+        except HelgenomError as exc:
+            status = status_for(exc.code)
+            return JSONResponse(
+                status_code=status, content=p.beacon.error(beacon_base(request), status, str(exc))
+            )
+
+    @app.get("/beacon", tags=["beacon"])
+    @app.get("/beacon/info", tags=["beacon"])
+    def beacon_info(request: Request, p: Plat) -> Any:
+        """Beacon v2 info (no token needed)."""
+        return p.beacon.document("info", beacon_base(request))
+
+    @app.get("/beacon/g_variants", tags=["beacon"])
+    def beacon_get(request: Request, ctx: MaybeCtx, p: Plat) -> Any:
+        """g_variants by GET: boolean anonymously, counts with a token, records for an
+        approved project's researcher."""
+        params = dict(request.query_params)
+        client = request.client.host if request.client else "unknown"
+        return beacon_call(
+            request,
+            p,
+            lambda: p.beacon.g_variants(
+                ctx, base_url=beacon_base(request), client=client, params=params
+            ),
+        )
+
+    @app.post("/beacon/g_variants", tags=["beacon"])
+    async def beacon_post(request: Request, ctx: MaybeCtx, p: Plat) -> Any:
+        """g_variants by POST (framework request body)."""
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError:
+            body = None
+        client = request.client.host if request.client else "unknown"
+        if not isinstance(body, dict):
+            return JSONResponse(
+                status_code=400,
+                content=p.beacon.error(beacon_base(request), 400, "the body must be a JSON object"),
+            )
+        return beacon_call(
+            request,
+            p,
+            lambda: p.beacon.g_variants(
+                ctx, base_url=beacon_base(request), client=client, body=body
+            ),
+        )
+
+    @app.get("/beacon/{document}", tags=["beacon"])
+    def beacon_document(document: str, request: Request, p: Plat) -> Any:
+        """``configuration``, ``map``, ``entry_types`` or ``filtering_terms``."""
+        if document not in ("configuration", "map", "entry_types", "filtering_terms"):
+            return JSONResponse(
+                status_code=404,
+                content=p.beacon.error(beacon_base(request), 404, f"no endpoint {document}"),
+            )
+        return p.beacon.document(document, beacon_base(request))
 
     @app.get("/variants/{variant_id}/frequency", tags=["aggregates"])
     def frequency(

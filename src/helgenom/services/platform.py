@@ -15,6 +15,7 @@ from helgenom.core.errors import ConfigurationError, InvalidInputError, Permissi
 from helgenom.core.models import Principal, Purpose, RequestContext
 from helgenom.core.quality import QcThresholds
 from helgenom.services.audit import AuditService
+from helgenom.services.beacon import BeaconService
 from helgenom.services.cases import AnnotationService, CaseService
 from helgenom.services.directory import DirectoryService
 from helgenom.services.gate import Gate
@@ -54,6 +55,7 @@ class Platform:
     annotation: AnnotationService
     cases: CaseService
     tokens: TokenService
+    beacon: BeaconService
 
     def context(
         self,
@@ -217,6 +219,14 @@ def open_platform(home: str | None = None, *, settings: Settings | None = None) 
         annotation=annotation,
         cases=case_service,
         tokens=tokens,
+        beacon=BeaconService(
+            catalog,
+            gate,
+            variants,
+            references,
+            settings.home / "beacon",
+            environment="prod" if settings.environment.value == "production" else "dev",
+        ),
     )
 
 

@@ -1200,6 +1200,49 @@ class VariantService:
         facts = self._sample_facts(conn, list(sample_ids))
         return commit, {s: facts[s].sex for s in sample_ids}, committed
 
+    def public_rows(
+        self,
+        conn: Connection,
+        *,
+        variant_ids: Sequence[str] | None = None,
+        region: str | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, _SampleFacts], Any]:
+        """Overall AC/AN/hom/hemi of the public set (consent read now) at the last commit,
+        the counted samples' facts and the commit, for the Beacon service (no access check
+        here: the caller decides what it may disclose).
+        """
+        commit = self._last_commit(conn)
+        if commit is None:
+            return [], {}, None
+        counted, _excluded, _as_of = self._counted_facts(conn, commit, FrequencySet.PUBLIC, None)
+        if not counted:
+            return [], {}, commit
+        ids = None if variant_ids is None else [parse_variant_id(v) for v in variant_ids]
+        where = None if region is None else parse_region(region)
+        table = self.engine().frequencies(
+            commit.snapshot, self._samples_table(counted), variant_ids=ids, region=where,
+            by=("overall",),
+        )  # fmt: skip
+        rows = [r for r in table.to_pylist() if r["group"] == "overall"]
+        return rows, {f.sample_id: f for f in counted}, commit
+
+    def public_carriers(
+        self, commit: Any, variant_id: str, counted: dict[str, _SampleFacts]
+    ) -> dict[str, int]:
+        """Person pseudonym -> ALT alleles carried, among the counted samples, for the
+        Beacon's per-person budget (never disclosed)."""
+        found = self.engine().carriers(
+            commit.snapshot, variant_id, self._samples_table(list(counted.values()))
+        )
+        out: dict[str, int] = {}
+        for carrier in found:
+            facts = counted.get(carrier.sample_id)
+            if facts is None:
+                continue
+            alleles = min(2, max(1, carrier.call_gt.count("1")))
+            out[facts.person] = max(out.get(facts.person, 0), alleles)
+        return out
+
     def national_frequencies(
         self, conn: Connection, commit: Any, variant_ids: Sequence[str], exclude: Sequence[str]
     ) -> dict[str, tuple[int, int]]:
