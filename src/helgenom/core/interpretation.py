@@ -576,10 +576,24 @@ def classify(
     return final, acmg.combine(final)
 
 
-def _certainty_rank(modes: Sequence[ModeCall]) -> int:
-    if any(m.certainty is Certainty.FITS for m in modes):
-        return 2
-    return 1 if modes else 0
+def rank_key(
+    classification: str,
+    certainties: Iterable[str],
+    phenotype_score: float,
+    impact: str,
+    variant_id: str,
+) -> tuple[int, int, float, int, str]:
+    """The candidate order: classification, then how firmly a mode fits (``fits`` before
+    ``possible`` before none), phenotype similarity, impact, variant id."""
+    seen = set(certainties)
+    certainty = 2 if Certainty.FITS.value in seen else (1 if seen else 0)
+    return (
+        -acmg.Classification(classification).rank,
+        -certainty,
+        -phenotype_score,
+        IMPACT_ORDER.index(impact) if impact in IMPACT_ORDER else len(IMPACT_ORDER),
+        variant_id,
+    )
 
 
 def analyse(
@@ -706,11 +720,11 @@ def analyse(
             )
         )
     built.sort(
-        key=lambda c: (
-            -c.classification.rank,
-            -_certainty_rank(c.modes),
-            -c.phenotype_score,
-            IMPACT_ORDER.index(c.record.impact) if c.record.impact in IMPACT_ORDER else 9,
+        key=lambda c: rank_key(
+            c.classification.value,
+            (m.certainty.value for m in c.modes),
+            c.phenotype_score,
+            c.record.impact,
             c.record.variant_id,
         )
     )
@@ -803,4 +817,5 @@ __all__ = [
     "passes_consequence",
     "passes_frequency",
     "passes_quality",
+    "rank_key",
 ]

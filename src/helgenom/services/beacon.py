@@ -25,8 +25,8 @@ from typing import Any
 
 from helgenom.adapters.catalog import Catalog
 from helgenom.core import beacon as bc
-from helgenom.core.access import Action
-from helgenom.core.models import RequestContext, Role
+from helgenom.core.access import Action, decide_access
+from helgenom.core.models import RequestContext
 from helgenom.services.gate import Gate, project_facts
 from helgenom.services.references import ReferenceService
 from helgenom.services.variants import VariantService
@@ -131,18 +131,11 @@ class BeaconService:
         """Anonymous, registered, or controlled (a member of an approved, current project)."""
         if ctx is None:
             return bc.Audience.ANONYMOUS
-        if ctx.actor.role is Role.RESEARCHER and ctx.project:
-            import datetime as dt
-
+        if ctx.project:
             with self.catalog.begin() as conn:
                 facts = project_facts(conn, ctx.project)
-            now = dt.datetime.now(dt.UTC)
-            if (
-                facts is not None
-                and facts.approved
-                and ctx.actor.name in facts.members
-                and (facts.expires_at is None or facts.expires_at > now)
-            ):
+            # the policy's own project rule: a member of an approved, unexpired project
+            if decide_access(ctx, Action.RESEARCH_COHORT, project=facts).allowed:
                 return bc.Audience.CONTROLLED
         return bc.Audience.REGISTERED
 

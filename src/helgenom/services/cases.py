@@ -64,6 +64,7 @@ from helgenom.core.interpretation import (
     Family,
     GeneInfo,
     SiteRecord,
+    classify,
     compare_analyses,
     overall_of,
 )
@@ -1317,7 +1318,7 @@ class CaseService:
             previous = self._overrides(case_id, grant.conn).get(variant_id, [])
             automatic = [_evidence(e) for e in target["automatic_evidence"]]
             try:
-                final, combined = _combine(automatic, [*previous, override])
+                final, combined = classify(automatic, [*previous, override])
             except InvalidInputError as exc:
                 raise InvalidInputError(f"cannot apply the override: {exc}") from None
             grant.conn.execute(
@@ -1447,7 +1448,7 @@ class CaseService:
             ).one()
         if self.second_signer:
             return _report_record(draft)
-        return self._issue(ctx, row, draft, [signer], already_audited=True)
+        return self._issue(ctx, row, draft, [signer])
 
     def _issue(
         self,
@@ -1455,8 +1456,6 @@ class CaseService:
         case: Any,
         draft: Any,
         signers: list[dict[str, Any]],
-        *,
-        already_audited: bool = False,
     ) -> ReportRecord:
         """Render, sign, store and deliver the report; move the sample to reported."""
         from helgenom.adapters.reporting import fhir_report, html, pdf
@@ -1594,7 +1593,6 @@ class CaseService:
             row = grant.conn.execute(
                 sa.select(case_reports).where(case_reports.c.id == draft.id)
             ).one()
-        del already_audited
         return _report_record(row)
 
     def _sign_digest(self, digest: str) -> str:
@@ -1608,25 +1606,6 @@ class CaseService:
             raise ConfigurationError("the token-signing key is not an EC key")
         signature = key.sign(bytes.fromhex(digest), ec.ECDSA(hashes.SHA256()))
         return base64.b64encode(signature).decode("ascii")
-
-    def verify_signature(self, report: ReportRecord, signature: str) -> bool:
-        """Whether ``signature`` is the instance's signature of the report's digest."""
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-
-        if report.digest is None:
-            return False
-        pem = self.keys.load_token_signing_pem().reveal()
-        key = serialization.load_pem_private_key(pem, password=None)
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
-        try:
-            key.public_key().verify(
-                base64.b64decode(signature), bytes.fromhex(report.digest), ec.ECDSA(hashes.SHA256())
-            )
-        except (InvalidSignature, ValueError):
-            return False
-        return True
 
     def reports(self, ctx: RequestContext, case_id: str) -> list[ReportRecord]:
         """The reports of a case (the requesting department)."""
@@ -1797,30 +1776,16 @@ def _evidence(data: Mapping[str, Any]) -> acmg.Evidence:
     )
 
 
-def _combine(
-    automatic: list[acmg.Evidence], overrides: list[acmg.Override]
-) -> tuple[tuple[acmg.Evidence, ...], acmg.CombinationResult]:
-    from helgenom.core.interpretation import classify
-
-    return classify(automatic, overrides)
-
-
-_CLASS_RANK = {c.value: c.rank for c in acmg.Classification}
-_IMPACTS = ("HIGH", "MODERATE", "LOW", "MODIFIER")
-
-
 def _rerank(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    def certainty(c: Mapping[str, Any]) -> int:
-        modes = c.get("modes", [])
-        return 2 if any(m["certainty"] == "fits" for m in modes) else (1 if modes else 0)
+    from helgenom.core.interpretation import rank_key
 
     ordered = sorted(
         candidates,
-        key=lambda c: (
-            -_CLASS_RANK.get(c["classification"], 0),
-            -certainty(c),
-            -float(c.get("phenotype_score") or 0.0),
-            _IMPACTS.index(c["impact"]) if c.get("impact") in _IMPACTS else 9,
+        key=lambda c: rank_key(
+            c["classification"],
+            (m["certainty"] for m in c.get("modes", [])),
+            float(c.get("phenotype_score") or 0.0),
+            str(c.get("impact") or ""),
             c["variant_id"],
         ),
     )

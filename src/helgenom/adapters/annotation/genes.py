@@ -13,7 +13,6 @@ Loading a file whose SHA-256 equals an existing version's returns that version.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -31,6 +30,7 @@ from helgenom.adapters.annotation.sources import (
     get_version,
     list_versions,
 )
+from helgenom.adapters.pipeline.reference import file_sha256
 from helgenom.core.errors import ConflictError, InvalidInputError, NotFoundError
 
 SOURCE = "genes"
@@ -64,14 +64,6 @@ class GeneSpan:
     """Last base (inclusive)."""
     strand: str
     """``+`` or ``-``."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _strip(value: str) -> str:
@@ -136,7 +128,7 @@ def load_gene_models(
         raise InvalidInputError(f"version label {version_label!r} must be non-empty, no '/'")
     if not gff3.is_file():
         raise NotFoundError(f"GFF3 file {gff3} does not exist")
-    digest = _sha256(gff3)
+    digest = file_sha256(gff3)
     for existing in list_versions(root, SOURCE):
         if existing.manifest.get("source_sha256") == digest:
             return existing

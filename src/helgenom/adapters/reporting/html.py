@@ -46,7 +46,7 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _when(value: dt.datetime) -> str:
+def when(value: dt.datetime) -> str:
     """A datetime as ``2025-03-04 09:30 UTC``."""
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -97,6 +97,55 @@ VARIANT_HEAD: tuple[str, ...] = (
 """Column names of the variant tables."""
 
 
+def header_facts(doc: ReportDocument) -> list[tuple[str, object]]:
+    """The report's identity: id, version, status, issue time, what it replaces, case."""
+    return [
+        ("Report", doc.report_id),
+        ("Version", doc.version),
+        ("Status", STATUS_LABELS.get(doc.status, doc.status)),
+        ("Issued", when(doc.issued_at)),
+        ("Replaces", doc.replaces),
+        ("Case", doc.case_id),
+    ]
+
+
+def order_facts(doc: ReportDocument) -> list[tuple[str, object]]:
+    """The patient and the order: pseudonym, requisition, department, indication, panel."""
+    return [
+        ("Patient (pseudonym)", doc.patient_pseudonym),
+        ("Requisition", doc.requisition_id),
+        ("Order key", doc.order_key),
+        ("Requesting department", f"{doc.department_name} ({doc.department_code})"),
+        (
+            "Indication",
+            f"{doc.indication_name or ''} ({doc.indication_code})".strip()
+            if doc.indication_code
+            else doc.indication_name,
+        ),
+        (
+            "Gene panel",
+            f"{doc.panel_name} version {doc.panel_version}" if doc.panel_name else None,
+        ),
+    ]
+
+
+FAMILY_HEAD = ("Sample", "Relationship", "Sex", "Affected")
+"""Columns of the family table."""
+
+
+def family_rows(doc: ReportDocument) -> list[tuple[str, str, str, str]]:
+    """One row per family member, in :data:`FAMILY_HEAD` order."""
+    return [
+        (
+            m.sample_id,
+            m.relationship,
+            m.sex,
+            "unknown" if m.affected is None else ("yes" if m.affected else "no"),
+        )
+        for m in doc.family
+    ]
+
+
 def _variants(variants: Sequence[ReportedVariant]) -> str:
     parts = [_table(VARIANT_HEAD, (variant_row(v) for v in variants))]
     for variant in variants:
@@ -124,34 +173,8 @@ def to_html(doc: ReportDocument, *, digest: str) -> str:
     """
     check_digest(doc, digest)
     title = f"Clinical genetic report {doc.report_id}"
-    header = _facts(
-        [
-            ("Report", doc.report_id),
-            ("Version", doc.version),
-            ("Status", STATUS_LABELS.get(doc.status, doc.status)),
-            ("Issued", _when(doc.issued_at)),
-            ("Replaces", doc.replaces),
-            ("Case", doc.case_id),
-        ]
-    )
-    order = _facts(
-        [
-            ("Patient (pseudonym)", doc.patient_pseudonym),
-            ("Requisition", doc.requisition_id),
-            ("Order key", doc.order_key),
-            ("Requesting department", f"{doc.department_name} ({doc.department_code})"),
-            (
-                "Indication",
-                f"{doc.indication_name or ''} ({doc.indication_code})".strip()
-                if doc.indication_code
-                else doc.indication_name,
-            ),
-            (
-                "Gene panel",
-                f"{doc.panel_name} version {doc.panel_version}" if doc.panel_name else None,
-            ),
-        ]
-    )
+    header = _facts(header_facts(doc))
+    order = _facts(order_facts(doc))
     sections = [
         f"<h1>{_e(title)}</h1>",
         header,
@@ -160,18 +183,7 @@ def to_html(doc: ReportDocument, *, digest: str) -> str:
         "<h2>Phenotype (HPO)</h2>",
         _table(("HPO term", "Label"), doc.hpo_terms) if doc.hpo_terms else "<p>None given.</p>",
         "<h2>Family</h2>",
-        _table(
-            ("Sample", "Relationship", "Sex", "Affected"),
-            (
-                (
-                    m.sample_id,
-                    m.relationship,
-                    m.sex,
-                    "unknown" if m.affected is None else ("yes" if m.affected else "no"),
-                )
-                for m in doc.family
-            ),
-        )
+        _table(FAMILY_HEAD, family_rows(doc))
         if doc.family
         else "<p>No family members sequenced.</p>",
         "<h2>Result</h2>",
@@ -196,7 +208,7 @@ def to_html(doc: ReportDocument, *, digest: str) -> str:
         "<h2>Signed by</h2>",
         _table(
             ("Name", "Role", "Signed"),
-            ((s.name, s.role, _when(s.signed_at)) for s in doc.signers),
+            ((s.name, s.role, when(s.signed_at)) for s in doc.signers),
         ),
     ]
     footer = (
@@ -211,4 +223,13 @@ def to_html(doc: ReportDocument, *, digest: str) -> str:
     )
 
 
-__all__ = ["VARIANT_HEAD", "to_html", "variant_row"]
+__all__ = [
+    "FAMILY_HEAD",
+    "VARIANT_HEAD",
+    "family_rows",
+    "header_facts",
+    "order_facts",
+    "to_html",
+    "variant_row",
+    "when",
+]

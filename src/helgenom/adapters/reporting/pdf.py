@@ -9,13 +9,20 @@ byte-for-byte the same for the same document: the document is built with
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from helgenom.adapters.reporting.html import VARIANT_HEAD, variant_row
+from helgenom.adapters.reporting.html import (
+    FAMILY_HEAD,
+    VARIANT_HEAD,
+    family_rows,
+    header_facts,
+    order_facts,
+    variant_row,
+    when,
+)
 from helgenom.core.reports import (
     OVERALL_LABELS,
     STATUS_LABELS,
@@ -27,10 +34,6 @@ from helgenom.core.reports import (
 _MARGIN = 40.0
 _VARIANT_WIDTHS = (42, 62, 52, 52, 52, 48, 40, 50, 34, 44, 39)
 """Column widths (points) of the variant tables, in :data:`VARIANT_HEAD` order."""
-
-
-def _when(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _x(value: object) -> str:
@@ -159,28 +162,7 @@ def to_pdf(doc: ReportDocument, *, digest: str) -> bytes:
         Paragraph(_x(f"Clinical genetic report {doc.report_id}"), styles.title),
         _facts(
             styles,
-            [
-                ("Report", doc.report_id),
-                ("Version", doc.version),
-                ("Status", status),
-                ("Issued", _when(doc.issued_at)),
-                ("Replaces", doc.replaces),
-                ("Case", doc.case_id),
-                ("Patient (pseudonym)", doc.patient_pseudonym),
-                ("Requisition", doc.requisition_id),
-                ("Order key", doc.order_key),
-                ("Requesting department", f"{doc.department_name} ({doc.department_code})"),
-                (
-                    "Indication",
-                    f"{doc.indication_name or ''} ({doc.indication_code})".strip()
-                    if doc.indication_code
-                    else doc.indication_name,
-                ),
-                (
-                    "Gene panel",
-                    f"{doc.panel_name} version {doc.panel_version}" if doc.panel_name else None,
-                ),
-            ],
+            header_facts(doc) + order_facts(doc),
             width,
         ),
         Paragraph("Phenotype (HPO)", styles.h2),
@@ -190,16 +172,8 @@ def to_pdf(doc: ReportDocument, *, digest: str) -> bytes:
         Paragraph("Family", styles.h2),
         _grid(
             styles,
-            ("Sample", "Relationship", "Sex", "Affected"),
-            (
-                (
-                    m.sample_id,
-                    m.relationship,
-                    m.sex,
-                    "unknown" if m.affected is None else ("yes" if m.affected else "no"),
-                )
-                for m in doc.family
-            ),
+            FAMILY_HEAD,
+            family_rows(doc),
             (width * 0.4, width * 0.2, width * 0.2, width * 0.2),
         )
         if doc.family
@@ -230,7 +204,7 @@ def to_pdf(doc: ReportDocument, *, digest: str) -> bytes:
         _grid(
             styles,
             ("Name", "Role", "Signed"),
-            ((s.name, s.role, _when(s.signed_at)) for s in doc.signers),
+            ((s.name, s.role, when(s.signed_at)) for s in doc.signers),
             (width * 0.4, width * 0.3, width * 0.3),
         ),
         Spacer(1, 8),
