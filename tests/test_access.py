@@ -420,6 +420,8 @@ class Shared:
     variants_ready: bool = False
     case_id: str = ""
     ingested_a: int = 0
+    htsget: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    """CPR -> (VCF.gz object, its index object, htsget name) of the person's sample."""
     """patient_a's samples in the genome database (what a withdrawal of them counts)."""
     """A case of patient_a (DEP-A), on gene models of build CAS (see _cases_setup)."""
     """patient_a's and the citizen's samples are in the genome database (_variants_setup)."""
@@ -898,7 +900,62 @@ PIPELINE_READERS = frozenset({"operator", "geneticist-own-dept"})
 
 OBJECT_READERS = frozenset({"operator", "citizen-self"}) | CARE_OWN
 
+
+def _htsget_setup(shared: Shared) -> None:
+    """An indexed VCF.gz of patient_a's and of the citizen's sample, served over htsget."""
+    if shared.htsget:
+        return
+    from test_htsget import index_of, write_variants
+
+    p = shared.platform
+    operator = p.context("operator")
+    for n, cpr in enumerate((shared.world.patient_a, shared.world.citizen_cpr)):
+        vcf, _bcf = write_variants(shared.work / f"htsget-{n}", seed=n)
+        sample_id = shared.samples[cpr]
+        data = p.objects.put(operator, vcf, sample_id=sample_id, kind=ObjectKind.VCF)
+        index_path, index_kind = index_of(vcf)
+        index = p.objects.put(operator, index_path, sample_id=sample_id, kind=index_kind)
+        name = f"calls-{sample_id}"
+        ids = (data.record.object_id, index.record.object_id, name)
+        p.htsget.register(operator, ids[0], index_object_id=ids[1], name=name)
+        shared.htsget[cpr] = ids
+
+
 SERVICES: dict[str, Service] = {
+    "htsget.register": Service(
+        "object.put",
+        lambda c: c.p.htsget.register(
+            c.ctx,
+            c.shared.htsget[c.cpr][0],
+            index_object_id=c.shared.htsget[c.cpr][1],
+            name=c.shared.htsget[c.cpr][2],
+        ),
+        frozenset({"operator"}),
+        _on_subject,
+        lambda c, r: _expect(r.format.value == "VCF" and r.name == c.shared.htsget[c.cpr][2]),
+        setup=_htsget_setup,
+    ),
+    "htsget.ticket": Service(
+        "object.read",
+        lambda c: c.p.htsget.ticket(
+            c.ctx,
+            "variants",
+            c.shared.htsget[c.cpr][2],
+            params={"referenceName": "chrA", "start": "0", "end": "5000"},
+        ),
+        OBJECT_READERS,
+        _on_subject,
+        lambda c, r: _expect(r.format.value == "VCF" and len(r.blocks) >= 3),
+        setup=_htsget_setup,
+    ),
+    "htsget.block": Service(
+        "object.read",
+        lambda c: c.p.htsget.block(c.ctx, c.shared.htsget[c.cpr][0], 0, 100),
+        OBJECT_READERS,
+        _on_subject,
+        lambda c, r: _expect(len(r.data) == 100 and r.data.startswith(b"\x1f\x8b")),
+        setup=_htsget_setup,
+    ),
     "objects.put": Service(
         "object.put",
         _object_put,
@@ -1332,6 +1389,9 @@ def test_service_table_is_complete() -> None:
         "cases.analyse",
         "cases.reports",
         "annotation.load_panel",
+        "htsget.register",
+        "htsget.ticket",
+        "htsget.block",
     }
     for service in SERVICES.values():
         assert service.allowed <= set(ACTORS)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from helgenom.core.beacon import (
     Granularity,
     IncludeResultsets,
     QueryKind,
+    VariantKey,
     VariantQuery,
     allele_risk,
     cap_granularity,
@@ -40,7 +44,12 @@ from helgenom.core.beacon import (
     query_for_entry,
     sequence_id,
 )
-from helgenom.core.errors import DisclosureRiskError, FormatError, InvalidInputError
+from helgenom.core.errors import (
+    DisclosureRiskError,
+    FormatError,
+    InvalidInputError,
+    QuotaExceededError,
+)
 
 SHARED_TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
 BEACON_SCHEMAS = SHARED_TESTDATA / "beacon-v2"
@@ -378,13 +387,23 @@ def test_rare_alleles_are_concealed_from_anonymous_users() -> None:
 def test_user_query_budget_with_fake_clock() -> None:
     clock = FakeClock()
     ledger = BudgetLedger(DisclosurePolicy(queries_per_window=3, window_seconds=60), clock)
+    assert ledger.seconds_to_next_query("alice") == 0
     assert [ledger.charge_query("alice") for _ in range(3)] == [2, 1, 0]
     with pytest.raises(
-        DisclosureRiskError, match=r"\(3 queries per 60 s\) is spent: try again in 20 s"
-    ):
+        QuotaExceededError, match=r"\(3 queries per 60 s\) is spent: try again in 20 s"
+    ) as spent:
         ledger.charge_query("alice")
+    # rate limiting (HTTP 429), still one of the disclosure defences for callers that catch them
+    assert spent.value.code == "quota_exceeded"
+    assert isinstance(spent.value, DisclosureRiskError)
+    assert spent.value.retry_after == 20  # one query refills in 60 s / 3, not the whole window
+    clock.now += 5
+    assert ledger.seconds_to_next_query("alice") == 15
+    with pytest.raises(QuotaExceededError) as again:
+        ledger.charge_query("alice")  # a refused query costs nothing
+    assert again.value.retry_after == 15
     assert ledger.charge_query("bob") == 2  # another user has their own budget
-    clock.now += 20
+    clock.now += 15
     assert ledger.queries_left("alice") == 1
     assert ledger.charge_query("alice") == 0
     clock.now += 3600
@@ -841,3 +860,154 @@ def test_membership_attack_power_with_and_without_defences() -> None:
     assert power["suppression"] < 0.2
     assert power["person budget 1"] < 0.5
     assert power["user budget 50, random order"] < 0.6
+
+
+# -- the budgets over HTTP: 429 for the asker's own budget, nothing for a person's ---------------
+
+
+@dataclass
+class BeaconWorld:
+    """A populated SQLite instance whose public set holds a simulated cohort."""
+
+    world: Any
+    home: Path
+    rare: str
+    """A variant carried once (AC 1) in the public set."""
+    common: str
+    """A variant with AC and AN - AC of at least 8."""
+
+
+@pytest.fixture(scope="module")
+def beacon_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BeaconWorld]:
+    from conftest import build_world
+    from helgenom.adapters.variants.cohort import simulate_cohort
+    from helgenom.services.instance import init_instance
+    from helgenom.services.platform import open_platform
+    from test_variants_service import enrol
+
+    folder = tmp_path_factory.mktemp("beacon-http")
+    init_instance(folder / "instance")
+    p = open_platform(str(folder / "instance"))
+    try:
+        world = build_world(p)
+        cohort = simulate_cohort(folder / "cohort", samples=12, length=30_000, seed=11, gvcf=True)
+        p.variants.ingest_batch(p.context("operator"), enrol(world, cohort).items, workers=0)
+        rows = p.variants.frequency(
+            p.context("clin-a"), region=f"{cohort.contig}:1-30000", frequency_set="public",
+            by=["overall"],
+        ).rows  # fmt: skip
+        common = next(r for r in rows if r["ac"] >= 8 and r["an"] - r["ac"] >= 8)
+        rare = next(r for r in rows if r["ac"] == 1)
+        yield BeaconWorld(
+            world, folder / "instance", str(rare["variant_id"]), str(common["variant_id"])
+        )
+    finally:
+        p.close()
+
+
+@contextlib.contextmanager
+def beacon_client(bw: BeaconWorld, policy: DisclosurePolicy) -> Iterator[Any]:
+    """The API of ``bw`` whose beacon applies ``policy``, on a fresh budget ledger."""
+    from fastapi.testclient import TestClient
+
+    from helgenom.api.app import create_app
+    from helgenom.services.beacon import LEDGER_NAME
+
+    (bw.home / "beacon" / LEDGER_NAME).unlink(missing_ok=True)
+    with TestClient(create_app(str(bw.home))) as client:
+        client.app.state.platform.beacon.policy = policy  # type: ignore[attr-defined]
+        yield client
+
+
+def sequence_params(variant_id: str, granularity: str = "count") -> dict[str, str]:
+    contig, pos, ref, alt = variant_id.rsplit("-", 3)
+    return {
+        "referenceName": contig,
+        "start": str(int(pos) - 1),
+        "referenceBases": ref,
+        "alternateBases": alt,
+        "requestedGranularity": granularity,
+    }
+
+
+def bearer(bw: BeaconWorld, user: str) -> dict[str, str]:
+    from helgenom.services.tokens import parse_ttl
+
+    p = bw.world.platform
+    return {"Authorization": f"Bearer {p.tokens.issue(p.context(), user, parse_ttl('15m')).token}"}
+
+
+def test_spent_query_budget_is_429_with_retry_after(
+    beacon_world: BeaconWorld, request: pytest.FixtureRequest
+) -> None:
+    bw = beacon_world
+    policy = DisclosurePolicy(queries_per_window=2, window_seconds=600)  # one query per 300 s
+    params = sequence_params(bw.common)
+    contig, pos, ref, alt = bw.common.rsplit("-", 3)
+    body = {
+        "meta": {"apiVersion": "v2.0.0"},
+        "query": {
+            "requestParameters": {
+                "referenceName": contig,
+                "start": [int(pos) - 1],
+                "referenceBases": ref,
+                "alternateBases": alt,
+            }
+        },
+    }
+    with beacon_client(bw, policy) as client:
+        assert client.get("/beacon/g_variants", params=params).status_code == 200
+        assert client.post("/beacon/g_variants", json=body).status_code == 200
+        for spent in (
+            client.get("/beacon/g_variants", params=params),
+            client.post("/beacon/g_variants", json=body),
+        ):
+            assert spent.status_code == 429, spent.text
+            assert 290 <= int(spent.headers["retry-after"]) <= 300
+            doc = spent.json()
+            assert doc["error"]["errorCode"] == 429
+            assert (
+                "query budget (2 queries per 600 s) is spent: try again in"
+                in (doc["error"]["errorMessage"])
+            )
+            assert "responseSummary" not in doc  # refused before any data was read
+            if BEACON_SCHEMAS.is_dir():
+                request.getfixturevalue("schemas")(doc, f"{FRAMEWORK}/beaconErrorResponse.json")
+        # budgets are per asker: a registered user has their own, then is refused alike
+        clin = bearer(bw, "clin-a")
+        got = [client.get("/beacon/g_variants", params=params, headers=clin) for _ in range(3)]
+        assert [r.status_code for r in got] == [200, 200, 429]
+        assert got[0].json()["responseSummary"] == {"exists": True, "numTotalResults": 1}
+        assert "retry-after" in got[2].headers
+        # a query that does not parse is refused before it is charged (400, not 429)
+        assert client.get("/beacon/g_variants", params={"start": "1"}).status_code == 400
+        # the framework documents are not charged
+        assert client.get("/beacon/info").status_code == 200
+
+
+def test_spent_person_budget_is_no_error_and_tells_nothing(beacon_world: BeaconWorld) -> None:
+    """A carrier whose budget is spent is left out: 200 and the answer for an absent allele,
+    never 403 (a refusal would tell that the allele has a protected carrier)."""
+    bw = beacon_world
+    policy = DisclosurePolicy(person_budget=0.5)  # a singleton's risk is 0.46: one answer
+    key = VariantKey.parse(bw.rare)
+    absent = VariantKey(key.contig, key.pos, key.ref, "N" if key.alt != "N" else "A").variant_id
+    with beacon_client(bw, policy) as client:
+        gen = bearer(bw, "gen-a")
+        first = client.get("/beacon/g_variants", params=sequence_params(bw.rare), headers=gen)
+        assert first.status_code == 200
+        assert first.json()["responseSummary"] == {"exists": True, "numTotalResults": 1}
+        for user in ("gen-a", "clin-b"):  # one budget for every asker
+            later = client.get(
+                "/beacon/g_variants", params=sequence_params(bw.rare), headers=bearer(bw, user)
+            )
+            none = client.get(
+                "/beacon/g_variants", params=sequence_params(absent), headers=bearer(bw, user)
+            )
+            assert later.status_code == none.status_code == 200
+            assert "retry-after" not in later.headers
+            left_out, really_absent = later.json(), none.json()
+            assert left_out["responseSummary"] == {"exists": False, "numTotalResults": 0}
+            assert left_out["responseSummary"] == really_absent["responseSummary"]
+            assert left_out["info"] == really_absent["info"]
+            assert "error" not in left_out

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.background import BackgroundTask
 
 from helgenom.api.errors import status_for
+from helgenom.api.htsget import htsget_router
 from helgenom.services import (
     AuthenticationError,
     HelgenomError,
@@ -74,8 +75,9 @@ def context(
 ) -> Any:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationError("give a bearer token: Authorization: Bearer <token>")
-    principal = platform_of(request).tokens.verify(credentials.credentials)
-    return make_context(principal, purpose=purpose, project=project)
+    # The instance's own tokens, or an external OIDC issuer's (with its Passport visas).
+    found = platform_of(request).tokens.authenticate(credentials.credentials)
+    return make_context(found.principal, purpose=purpose, project=project, grants=found.grants)
 
 
 class ConsentChoices(BaseModel):
@@ -150,7 +152,11 @@ def create_app(home: str | None = None, *, settings: Settings | None = None) -> 
     @app.exception_handler(HelgenomError)
     async def helgenom_error(request: Request, exc: HelgenomError) -> JSONResponse:
         del request
-        return _error(status_for(exc.code), exc.code, str(exc))
+        response = _error(status_for(exc.code), exc.code, str(exc))
+        retry_after = getattr(exc, "retry_after", None)  # a spent quota (429)
+        if isinstance(retry_after, int):
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.middleware("http")
     async def limit_body(
@@ -345,8 +351,11 @@ def create_app(home: str | None = None, *, settings: Settings | None = None) -> 
             return work()
         except HelgenomError as exc:
             status = status_for(exc.code)
+            retry_after = getattr(exc, "retry_after", None)  # the asker's spent query budget
             return JSONResponse(
-                status_code=status, content=p.beacon.error(beacon_base(request), status, str(exc))
+                status_code=status,
+                content=p.beacon.error(beacon_base(request), status, str(exc)),
+                headers={"Retry-After": str(retry_after)} if isinstance(retry_after, int) else None,
             )
 
     @app.get("/beacon", tags=["beacon"])
@@ -418,6 +427,7 @@ def create_app(home: str | None = None, *, settings: Settings | None = None) -> 
             "consent_as_of": report.scope.consent_as_of,
         }
 
+    app.include_router(htsget_router(context, platform_of))
     return app
 
 

@@ -13,6 +13,7 @@ HTTP_STATUS: dict[str, int] = {
     "permission_denied": 403,
     "consent_denied": 403,
     "disclosure_risk": 403,
+    "quota_exceeded": 429,
     "integrity_error": 500,
     "storage_unavailable": 503,
     "configuration_error": 500,

@@ -14,6 +14,7 @@ EXIT_CODES: dict[str, int] = {
     "permission_denied": 6,
     "consent_denied": 6,
     "disclosure_risk": 6,
+    "quota_exceeded": 6,
     "integrity_error": 7,
     "storage_unavailable": 8,
     "configuration_error": 9,

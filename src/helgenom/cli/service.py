@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -36,6 +37,9 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Server processes (one per core is typical).")
+    ] = 1,
 ) -> None:
     """Run the HTTP API (FastAPI on uvicorn; OpenAPI at /docs and /openapi.json)."""
     try:
@@ -46,8 +50,24 @@ def serve(
         raise ConfigurationError("the API needs its extra: pip install 'helgenom[api]'") from None
     state = _state(ctx)
     settings = state.platform().settings
-    out.print(f"helgenom API on http://{host}:{port} (instance {settings.home}); Ctrl-C stops it")
-    uvicorn.run(create_app(settings=settings), host=host, port=port, log_level="info")
+    out.print(
+        f"helgenom API on http://{host}:{port} (instance {settings.home}, {workers} "
+        f"process(es)); Ctrl-C stops it"
+    )
+    if workers == 1:
+        uvicorn.run(create_app(settings=settings), host=host, port=port, log_level="info")
+        return
+    # Each worker process builds its own app of the same instance (the Beacon budget
+    # ledger and the variant tables take file locks, so processes share them safely).
+    os.environ["HELGENOM_HOME"] = str(settings.home)
+    uvicorn.run(
+        "helgenom.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
 
 
 __all__ = ["serve", "token_app"]

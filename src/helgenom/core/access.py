@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass, field
 
 from helgenom.core.consent import Decision
-from helgenom.core.models import Purpose, RequestContext, Role
+from helgenom.core.models import Purpose, RequestContext, Role, VisaGrant
 
 
 class Action(enum.StrEnum):
@@ -76,7 +76,8 @@ class Relation(enum.StrEnum):
     SELF = "self"
     """The subject is the citizen principal themself."""
     PROJECT_MEMBER = "project_member"
-    """The actor is a member of the approved, unexpired project named in the context."""
+    """The actor is a member of the approved, unexpired project named in the context, or
+    the request carries a verified, unexpired Passport visa for it (``ctx.grants``)."""
 
 
 ROLE_PURPOSES: dict[Role, frozenset[Purpose]] = {
@@ -380,6 +381,28 @@ def decide_access(
     moment = now or dt.datetime.now(dt.UTC)
     if project.expires_at is not None and moment >= project.expires_at:
         return Decision(False, f"project {project.code} approval expired")
-    if actor.name not in project.members:
-        return Decision(False, f"{actor.name} is not a member of project {project.code}")
-    return Decision(True, f"member of approved project {project.code}")
+    if actor.name in project.members:
+        return Decision(True, f"member of approved project {project.code}")
+    visa = visa_grant(ctx, project.code, moment)
+    if visa is not None:
+        return Decision(True, f"approved project {project.code} via {describe_visa(visa)}")
+    if ctx.grants:
+        return Decision(
+            False,
+            f"{actor.name} is not a member of project {project.code} and presented no "
+            "valid Passport visa for it",
+        )
+    return Decision(False, f"{actor.name} is not a member of project {project.code}")
+
+
+def visa_grant(ctx: RequestContext, project: str, now: dt.datetime) -> VisaGrant | None:
+    """The first unexpired Passport visa of ``ctx`` granting ``project``, if any."""
+    for grant in ctx.grants:
+        if grant.project == project and now < grant.expires_at:
+            return grant
+    return None
+
+
+def describe_visa(grant: VisaGrant) -> str:
+    """How an audit entry names a visa: type, issuer and value (never the token)."""
+    return f"Passport visa ControlledAccessGrants from {grant.issuer} (value {grant.value})"

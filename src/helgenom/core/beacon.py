@@ -63,7 +63,10 @@ Rare allele
     anonymous) may make :attr:`DisclosurePolicy.queries_per_window` queries per
     :attr:`~DisclosurePolicy.window_seconds`, as a token bucket (at most that many in
     a burst, refilled evenly); :meth:`BudgetLedger.charge_query` raises
-    :class:`~helgenom.core.errors.DisclosureRiskError` when it is spent.
+    :class:`~helgenom.core.errors.QuotaExceededError` when it is spent, with
+    ``retry_after``: the whole seconds until one query has refilled (HTTP 429 and
+    ``Retry-After``). This budget is the asker's own and depends on nothing but their
+    own queries, so refusing openly tells them nothing about anyone in the beacon.
 (c) Person budget
     every answer that reveals a rare allele (to an audience that may see it) charges
     each of its carriers the risk :func:`allele_risk` of the answer, the expected
@@ -74,7 +77,10 @@ Rare allele
     Raisaro et al. strategy 3; global by default, which many accounts cannot get
     around). A carrier whose remaining budget cannot pay an answer's risk is spent: from
     then on that person is left out of every answer about a rare allele, so the beacon
-    answers as if they were not in it. Which persons are left out is never reported.
+    answers as if they were not in it. Which persons are left out is never reported,
+    and a spent person budget is never an error: a refusal (say HTTP 403) to a query
+    about one allele would itself tell that the allele has a carrier whose budget is
+    spent, so the answer is the ordinary one with that carrier left out.
 
 The service's part: for each matching frequency row with :func:`needs_carriers` true it
 reads the carriers (opaque person ids and alleles carried) from the database and passes
@@ -93,7 +99,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from helgenom.core.errors import DisclosureRiskError, FormatError, InvalidInputError
+from helgenom.core.errors import FormatError, InvalidInputError, QuotaExceededError
 from helgenom.core.version import __version__
 
 API_VERSION: Final = "v2.0.0"
@@ -953,17 +959,18 @@ class BudgetLedger:
 
         Raises
         ------
-        DisclosureRiskError
-            The budget is spent; the message says when the next query is allowed.
+        QuotaExceededError
+            The budget is spent; ``retry_after`` (and the message) say in how many
+            seconds the next query is allowed. A refused query costs nothing.
         """
         now = self.clock()
         tokens = self._tokens(user, now)
         if tokens < 1.0:
-            rate = self.policy.queries_per_window / self.policy.window_seconds
-            wait = math.ceil((1.0 - tokens) / rate)
-            raise DisclosureRiskError(
+            wait = self._wait(tokens)
+            raise QuotaExceededError(
                 f"the beacon query budget ({self.policy.queries_per_window} queries per "
-                f"{self.policy.window_seconds:g} s) is spent: try again in {wait} s"
+                f"{self.policy.window_seconds:g} s) is spent: try again in {wait} s",
+                retry_after=wait,
             )
         self._users[user] = (tokens - 1.0, now)
         return int(tokens - 1.0)
@@ -971,6 +978,17 @@ class BudgetLedger:
     def queries_left(self, user: str) -> int:
         """Whole queries the user may make now."""
         return int(self._tokens(user, self.clock()))
+
+    def seconds_to_next_query(self, user: str) -> int:
+        """Whole seconds until the user may make a query (0: now). The bucket refills
+        evenly, so this is the time one query takes to refill, not the whole window."""
+        return self._wait(self._tokens(user, self.clock()))
+
+    def _wait(self, tokens: float) -> int:
+        if tokens >= 1.0:
+            return 0
+        rate = self.policy.queries_per_window / self.policy.window_seconds
+        return max(1, math.ceil((1.0 - tokens) / rate))
 
     # -- (c) risk per person --
 

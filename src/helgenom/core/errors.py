@@ -17,6 +17,7 @@ code, the API (later) to an HTTP status.
      +-- PermissionDeniedError (PermissionError)
      |    +-- ConsentDeniedError
      |    +-- DisclosureRiskError
+     |         +-- QuotaExceededError (the asker's own query budget; carries retry_after)
      +-- IntegrityError
      +-- StorageUnavailableError
      +-- ConfigurationError
@@ -167,6 +168,25 @@ class DisclosureRiskError(PermissionDeniedError):
     code = "disclosure_risk"
 
 
+class QuotaExceededError(DisclosureRiskError):
+    """The asker's own query budget is spent: rate limiting, not a refusal about data.
+
+    Raised only for a budget that depends on nothing but the asker's own requests (the
+    Beacon's per-user query budget), so saying so reveals nothing about anyone else.
+    Budgets that protect persons never raise it (nor any error that tells which person).
+    It stays a :class:`DisclosureRiskError`, as the budget is a defence against
+    membership attacks; interfaces map its own code (HTTP 429).
+    """
+
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        """Whole seconds until the next request is allowed (HTTP ``Retry-After``), or
+        None if the budget never refills."""
+
+
 class IntegrityError(HelgenomError):
     """Stored data fails a check: checksum, MAC, audit chain, corrupt key file."""
 
@@ -219,6 +239,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "PipelineError",
+    "QuotaExceededError",
     "StorageUnavailableError",
     "ToolFailedError",
     "ToolNotFoundError",

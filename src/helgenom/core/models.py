@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass
 
@@ -68,6 +69,7 @@ class ObjectKind(enum.StrEnum):
 
     FASTQ = "fastq"
     BAM = "bam"
+    BAI = "bai"
     CRAM = "cram"
     CRAI = "crai"
     VCF = "vcf"
@@ -97,6 +99,24 @@ class Principal:
 
 
 @dataclass(frozen=True, slots=True)
+class VisaGrant:
+    """A verified GA4GH Passport ``ControlledAccessGrants`` visa for one research project.
+
+    It counts as membership of that project for the one request that presented it; the
+    project must still be approved and unexpired. Nothing is stored.
+    """
+
+    project: str
+    """Code of the research project the visa grants access to."""
+    issuer: str
+    """``iss`` of the visa (an allow-listed visa issuer)."""
+    value: str
+    """The visa's ``value`` (the dataset or project URL it names)."""
+    expires_at: dt.datetime
+    """When the visa lapses (its ``exp``, UTC)."""
+
+
+@dataclass(frozen=True, slots=True)
 class RequestContext:
     """Who asks, and why. Every service method touching personal data takes one."""
 
@@ -106,3 +126,5 @@ class RequestContext:
     """The declared purpose of the request."""
     project: str | None = None
     """Research project code, required for the research purpose."""
+    grants: tuple[VisaGrant, ...] = ()
+    """Verified Passport visas the request's bearer token carried (external issuers only)."""

@@ -9,7 +9,8 @@ query budget and the per-person risk budget live in a ledger under ``HOME/beacon
 updated under a file lock and replaced atomically. Authenticated queries are audited
 (``variant.query``, resource ``beacon``), naming the carriers whose rare allele an answer
 considered, so a citizen's access log shows it; anonymous queries read aggregates only
-and are not audited per person.
+and are not audited per person. A spent query budget is refused before any data is read
+(:class:`~helgenom.core.errors.QuotaExceededError`, HTTP 429 with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -154,8 +155,10 @@ class BeaconService:
         ------
         InvalidInputError
             A query the beacon cannot answer (the message names the parameter).
-        DisclosureRiskError
-            The asker's query budget is spent.
+        QuotaExceededError
+            The asker's own query budget is spent (``retry_after`` seconds until the
+            next query; HTTP 429). A carrier's spent person budget is no error: the
+            answer leaves them out, so it never tells which person was protected.
         PermissionDeniedError
             An authenticated role that may not query aggregates.
         """
@@ -169,34 +172,35 @@ class BeaconService:
         if ctx is not None:
             self.gate.authorise(ctx, Action.VARIANT_QUERY, resource="beacon")
         considered: set[str] = set()
+        # The ledger is locked twice, briefly: to charge the query before any data is
+        # read, and to spend person budgets on what is disclosed; the database is read
+        # in between without it, so concurrent queries (threads or server processes)
+        # only queue for the budget bookkeeping.
         with self._ledger() as ledger:
             ledger.charge_query(user)
-            with self.catalog.begin() as conn:
-                if query.variant_id is not None:
-                    rows, counted, commit = self.variants.public_rows(
-                        conn, variant_ids=[query.variant_id]
-                    )
-                else:
-                    rows, counted, commit = self.variants.public_rows(conn, region=query.region)
-            disclosed = []
-            for row in rows:
-                if not query.matches(str(row["variant_id"])):
-                    continue
-                carriers: dict[str, int] = {}
-                if (
-                    bc.needs_carriers(row, self.policy)
-                    and audience not in self.policy.conceal_rare_for
-                ):
-                    carriers = self.variants.public_carriers(
-                        commit, str(row["variant_id"]), counted
-                    )
-                    considered.update(carriers)
-                observation = bc.AlleleObservation.from_row(row, carriers)
-                disclosed.append(
-                    bc.disclose_allele(
-                        observation, audience=audience, user=user, policy=self.policy, ledger=ledger
-                    )
+        with self.catalog.begin() as conn:
+            if query.variant_id is not None:
+                rows, counted, commit = self.variants.public_rows(
+                    conn, variant_ids=[query.variant_id]
                 )
+            else:
+                rows, counted, commit = self.variants.public_rows(conn, region=query.region)
+        observations = []
+        for row in rows:
+            if not query.matches(str(row["variant_id"])):
+                continue
+            carriers: dict[str, int] = {}
+            if bc.needs_carriers(row, self.policy) and audience not in self.policy.conceal_rare_for:
+                carriers = self.variants.public_carriers(commit, str(row["variant_id"]), counted)
+                considered.update(carriers)
+            observations.append(bc.AlleleObservation.from_row(row, carriers))
+        with self._ledger() as ledger:
+            disclosed = [
+                bc.disclose_allele(
+                    observation, audience=audience, user=user, policy=self.policy, ledger=ledger
+                )
+                for observation in observations
+            ]
         response = bc.g_variants_response(
             query,
             disclosed,

@@ -27,7 +27,14 @@ from sqlalchemy.engine import Connection
 from helgenom.adapters.audit import AuditDraft, SqlAuditLog
 from helgenom.adapters.catalog import Catalog
 from helgenom.adapters.catalog.schema import project_members, projects, requisitions
-from helgenom.core.access import Action, ProjectFacts, SubjectFacts, decide_access
+from helgenom.core.access import (
+    Action,
+    ProjectFacts,
+    SubjectFacts,
+    decide_access,
+    describe_visa,
+    visa_grant,
+)
 from helgenom.core.consent import Decision
 from helgenom.core.errors import HelgenomError, PermissionDeniedError
 from helgenom.core.models import RequestContext
@@ -90,6 +97,10 @@ class Gate:
         decision: str,
         reason: str,
     ) -> AuditDraft:
+        visa = visa_grant(ctx, ctx.project, dt.datetime.now(dt.UTC)) if ctx.project else None
+        if visa is not None and describe_visa(visa) not in reason:
+            # Any entry of a request that presented a visa for its project says so.
+            reason = f"{reason}; {describe_visa(visa)} presented for project {visa.project}"
         return AuditDraft(
             actor=ctx.actor.name,
             role=ctx.actor.role.value,

@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -151,6 +153,17 @@ def check_region(region: str | None) -> str | None:
     return region
 
 
+def _consent_event(r: Any) -> ConsentEvent:
+    return ConsentEvent(
+        recorded_at=r.recorded_at,
+        source=r.source,
+        actor=r.actor,
+        research=None if r.research is None else ResearchChoice(r.research),
+        secondary_findings=r.secondary_findings,
+        recontact=r.recontact,
+    )
+
+
 def load_consent(conn: Connection, pseudonym: str) -> tuple[ConsentEvent, ...]:
     """The consent history of ``pseudonym``, oldest first."""
     rows = conn.execute(
@@ -158,17 +171,29 @@ def load_consent(conn: Connection, pseudonym: str) -> tuple[ConsentEvent, ...]:
         .where(consent_events.c.person_pseudonym == pseudonym)
         .order_by(consent_events.c.recorded_at, consent_events.c.id)
     ).all()
-    return tuple(
-        ConsentEvent(
-            recorded_at=r.recorded_at,
-            source=r.source,
-            actor=r.actor,
-            research=None if r.research is None else ResearchChoice(r.research),
-            secondary_findings=r.secondary_findings,
-            recontact=r.recontact,
-        )
-        for r in rows
-    )
+    return tuple(_consent_event(r) for r in rows)
+
+
+CONSENT_BATCH = 500
+"""Persons per query of :func:`load_consents` (bound parameters stay well under limits)."""
+
+
+def load_consents(
+    conn: Connection, pseudonyms: Iterable[str]
+) -> dict[str, tuple[ConsentEvent, ...]]:
+    """The consent histories of many persons, oldest first, in a few queries (every
+    person asked for is a key; one without events has an empty history)."""
+    wanted = sorted(set(pseudonyms))
+    found: dict[str, list[ConsentEvent]] = {p: [] for p in wanted}
+    for start in range(0, len(wanted), CONSENT_BATCH):
+        rows = conn.execute(
+            sa.select(consent_events)
+            .where(consent_events.c.person_pseudonym.in_(wanted[start : start + CONSENT_BATCH]))
+            .order_by(consent_events.c.recorded_at, consent_events.c.id)
+        ).all()
+        for r in rows:
+            found[r.person_pseudonym].append(_consent_event(r))
+    return {p: tuple(events) for p, events in found.items()}
 
 
 class PersonService:

@@ -12,13 +12,14 @@ from helgenom.adapters.objectstore import create_store
 from helgenom.adapters.objectstore.crypt4gh import Crypt4ghKeyring, Crypt4ghStore
 from helgenom.core.access import DEFAULT_PURPOSE, ROLE_PURPOSES
 from helgenom.core.errors import ConfigurationError, InvalidInputError, PermissionDeniedError
-from helgenom.core.models import Principal, Purpose, RequestContext
+from helgenom.core.models import Principal, Purpose, RequestContext, VisaGrant
 from helgenom.core.quality import QcThresholds
 from helgenom.services.audit import AuditService
 from helgenom.services.beacon import BeaconService
 from helgenom.services.cases import AnnotationService, CaseService
 from helgenom.services.directory import DirectoryService
 from helgenom.services.gate import Gate
+from helgenom.services.htsget import HtsgetService
 from helgenom.services.identity import ConsentService, PersonService, Vault
 from helgenom.services.indications import IndicationService
 from helgenom.services.objects import ObjectService
@@ -56,6 +57,7 @@ class Platform:
     cases: CaseService
     tokens: TokenService
     beacon: BeaconService
+    htsget: HtsgetService
 
     def context(
         self,
@@ -84,9 +86,14 @@ class Platform:
 
 
 def make_context(
-    principal: Principal, *, purpose: str | Purpose | None = None, project: str | None = None
+    principal: Principal,
+    *,
+    purpose: str | Purpose | None = None,
+    project: str | None = None,
+    grants: tuple[VisaGrant, ...] = (),
 ) -> RequestContext:
-    """Build a context; the purpose defaults to the role's usual one."""
+    """Build a context; the purpose defaults to the role's usual one. ``grants`` are the
+    verified Passport visas of the request's token."""
     if purpose is None:
         chosen = DEFAULT_PURPOSE[principal.role]
     else:
@@ -101,7 +108,7 @@ def make_context(
             f"role {principal.role.value} may not act for purpose {chosen.value} "
             f"(allowed: {allowed})"
         )
-    return RequestContext(principal, chosen, project)
+    return RequestContext(principal, chosen, project, grants)
 
 
 def open_platform(home: str | None = None, *, settings: Settings | None = None) -> Platform:
@@ -184,6 +191,9 @@ def open_platform(home: str | None = None, *, settings: Settings | None = None) 
         issuer=settings.token_issuer,
         audience=settings.token_audience,
         principal=directory.principal,
+        oidc_issuers=settings.oidc_issuers,
+        visa_issuers=settings.passport_visa_issuers,
+        home=settings.home,
     )
     return Platform(
         settings=settings,
@@ -227,6 +237,7 @@ def open_platform(home: str | None = None, *, settings: Settings | None = None) 
             settings.home / "beacon",
             environment="prod" if settings.environment.value == "production" else "dev",
         ),
+        htsget=HtsgetService(catalog, gate, objects),
     )
 
 

@@ -18,7 +18,7 @@ from helgenom.core.models import Purpose, RequestContext, Role, SampleOrigin, Se
 from helgenom.core.pseudonyms import project_pseudonym
 from helgenom.services.directory import load_principal
 from helgenom.services.gate import Gate
-from helgenom.services.identity import load_consent
+from helgenom.services.identity import load_consents
 
 _CODE_RE = re.compile(r"^[A-Z][A-Z0-9-]{1,31}$")
 
@@ -206,10 +206,11 @@ class ResearchService:
                 .order_by(samples.c.person_pseudonym, samples.c.created_at)
             ).all()
             members: dict[str, CohortMember] = {}
+            histories = load_consents(grant.conn, (r.person_pseudonym for r in rows))
             for r in rows:
                 if r.person_pseudonym in members:
                     continue
-                state = derive_state(load_consent(grant.conn, r.person_pseudonym))
+                state = derive_state(histories[r.person_pseudonym])
                 decision = decide_consent(
                     state,
                     Purpose.RESEARCH,

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from helgenom.core.errors import ConfigurationError
+from helgenom.core.models import Role
 
 CONFIG_FILE_NAME = "helgenom.toml"
 CONFIG_FORMAT_VERSION = 1
@@ -42,6 +43,72 @@ class Environment(enum.StrEnum):
 
     DEVELOPMENT = "development"
     PRODUCTION = "production"
+
+
+def _check_key_url(url: str, what: str) -> None:
+    parts = urlsplit(url)
+    loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise ValueError(f"{what} {url!r} must be an https:// URL (http:// only on loopback)")
+
+
+class OidcIssuerSettings(BaseModel):
+    """An external OpenID Connect provider whose bearer JWTs (RS256/ES256) the API accepts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    issuer: str = Field(min_length=1)
+    """The provider's ``iss``, exactly as in its tokens."""
+    audience: str = Field(min_length=1)
+    """The ``aud`` its tokens must carry for this API."""
+    jwks_uri: str | None = None
+    """Where its signing keys are; None: from ``ISSUER/.well-known/openid-configuration``."""
+    jwks_path: Path | None = None
+    """A local JWKS file instead (air-gapped sites; relative to the instance folder)."""
+    principal_claim: str = "sub"
+    """The claim that names the helgenom user (``sub``, or e.g. ``preferred_username``)."""
+    principals: dict[str, str] = Field(default_factory=dict)
+    """Claim value -> user name; when given, only listed values sign in. Else the claim
+    value is the user name itself."""
+    roles: list[Role] = Field(default_factory=lambda: [Role.RESEARCHER])
+    """Roles of the users this provider may sign in (default: researchers only)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> OidcIssuerSettings:
+        if self.jwks_uri is not None and self.jwks_path is not None:
+            raise ValueError(f"issuer {self.issuer}: give jwks_uri or jwks_path, not both")
+        if self.jwks_uri is not None:
+            _check_key_url(self.jwks_uri, "jwks_uri")
+        elif self.jwks_path is None:
+            _check_key_url(self.issuer, "issuer (used for discovery)")
+        return self
+
+
+class VisaIssuerSettings(BaseModel):
+    """An allow-listed issuer of GA4GH Passport visas (ControlledAccessGrants)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    issuer: str = Field(min_length=1)
+    """The visas' ``iss``."""
+    jwks_uri: str | None = None
+    """Where its signing keys are; None: from ``ISSUER/.well-known/openid-configuration``."""
+    jwks_path: Path | None = None
+    """A local JWKS file instead (air-gapped sites; relative to the instance folder)."""
+    value_prefix: str = ""
+    """A visa's ``value`` is this prefix followed by a project code (empty: the code)."""
+    by: list[str] = Field(default_factory=lambda: ["dac"])
+    """Accepted ``by`` of a grant (who asserted it; default the data access committee)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> VisaIssuerSettings:
+        if self.jwks_uri is not None and self.jwks_path is not None:
+            raise ValueError(f"visa issuer {self.issuer}: give jwks_uri or jwks_path, not both")
+        if self.jwks_uri is not None:
+            _check_key_url(self.jwks_uri, "jwks_uri")
+        elif self.jwks_path is None:
+            _check_key_url(self.issuer, "issuer (used for discovery)")
+        return self
 
 
 class Settings(BaseSettings):
@@ -97,6 +164,10 @@ class Settings(BaseSettings):
     """``iss`` of the bearer tokens this instance issues and accepts."""
     token_audience: str = "helgenom-api"  # noqa: S105 - an audience name
     """``aud`` of the bearer tokens this instance issues and accepts."""
+    oidc_issuers: list[OidcIssuerSettings] = Field(default_factory=list)
+    """External OIDC providers whose bearer tokens the API accepts (``[[oidc_issuers]]``)."""
+    passport_visa_issuers: list[VisaIssuerSettings] = Field(default_factory=list)
+    """Allow-listed GA4GH Passport visa issuers (``[[passport_visa_issuers]]``)."""
     report_second_signer: bool = False
     """Whether a clinical report needs a second geneticist's signature before it is issued."""
     secondary_findings_genes: list[str] | None = None

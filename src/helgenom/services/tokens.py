@@ -1,20 +1,49 @@
-"""Bearer tokens of the embedded profile: ES256 JWTs from the instance's own issuer.
+"""Bearer tokens: the instance's own ES256 issuer, external OIDC issuers, Passport visas.
 
 The instance's token-signing key (EC P-256, ``keys/``) signs short-lived JWTs with the
 claims ``iss`` (the instance issuer), ``aud`` (the API audience), ``sub`` (the principal's
-name), ``iat``, ``exp`` and ``jti``. :meth:`TokenService.verify` checks the signature,
-issuer, audience, expiry and that the principal still exists, and returns the principal:
-the API builds its request context from it. Issuing is an admin action, audited (the
-token itself is never logged or stored).
+name), ``iat``, ``exp`` and ``jti``. Issuing is an admin action, audited (the token itself
+is never logged or stored).
+
+:meth:`TokenService.authenticate` picks the issuer by the token's ``iss``:
+
+* the instance's own issuer: signature, audience, expiry, and that the principal exists;
+* an external OpenID Connect provider of ``oidc_issuers``: an RS256 or ES256 signature by a
+  key of the provider's JWKS (fetched from ``jwks_uri`` or by discovery and cached for
+  :data:`JWKS_TTL_SECONDS`, or read from a local file), ``iss``, ``aud`` and expiry; then the
+  configured claim (``sub`` by default) must name a registered principal (directly, or
+  through the issuer's ``principals`` table) whose role the issuer may sign in. Deny by
+  default: anything else is an :class:`AuthenticationError`;
+* any other issuer is refused.
+
+A token of an external provider may carry a GA4GH Passport: ``ga4gh_passport_v1``, a list of
+visa JWTs. A visa counts only if its issuer is on the ``passport_visa_issuers`` allow-list,
+it is signed by a key of that issuer's JWKS (a ``jku`` in the visa is never followed), it
+has not expired, its ``sub`` is the passport's, and it is a ``ControlledAccessGrants`` visa
+without ``conditions``, asserted ``by`` an accepted party, whose ``value`` names a project
+(the issuer's ``value_prefix`` and a project code). Each such visa becomes a
+:class:`~helgenom.core.models.VisaGrant` on the request context: the access policy counts it
+as membership of that project for the request, while the steward's approval and expiry still
+apply. Other visas are ignored (logged with the issuer and the reason, never the visa).
+A JWKS that cannot be fetched is a :class:`StorageUnavailableError` (HTTP 503).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 import re
 import secrets
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from helgenom.adapters.catalog import Catalog
 from helgenom.adapters.keys import KeyStore
@@ -24,14 +53,36 @@ from helgenom.core.errors import (
     ConfigurationError,
     InvalidInputError,
     NotFoundError,
+    StorageUnavailableError,
 )
-from helgenom.core.models import Principal, RequestContext
+from helgenom.core.models import Principal, RequestContext, VisaGrant
 from helgenom.services.gate import Gate
+from helgenom.services.research import check_project_code
+from helgenom.services.settings import OidcIssuerSettings, VisaIssuerSettings
+
+logger = logging.getLogger(__name__)
 
 MAX_TTL = dt.timedelta(hours=12)
 """Longest lifetime of an issued token."""
 _TTL = re.compile(r"^(\d{1,5})([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+EXTERNAL_ALGORITHMS = ("RS256", "ES256")
+"""Signature algorithms accepted from external issuers (never ``none`` or ``HS*``)."""
+JWKS_TTL_SECONDS = 300.0
+"""How long fetched signing keys are used before they are fetched again."""
+JWKS_REFRESH_SECONDS = 30.0
+"""A token naming an unknown key id refetches the JWKS at most this often (key rotation)."""
+JWKS_TIMEOUT_SECONDS = 5.0
+"""Time allowed to fetch a JWKS or discovery document."""
+MAX_JWKS_BYTES = 1 << 20
+"""Largest JWKS or discovery document read."""
+MAX_VISAS = 200
+"""Most visas one passport may carry."""
+PASSPORT_CLAIM = "ga4gh_passport_v1"
+VISA_CLAIM = "ga4gh_visa_v1"
+CONTROLLED_ACCESS_GRANTS = "ControlledAccessGrants"
+LEEWAY_SECONDS = 30
 
 
 def parse_ttl(text: str) -> dt.timedelta:
@@ -69,8 +120,200 @@ class IssuedToken:
     token_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """Who a verified bearer token names, and the project grants its visas carry."""
+
+    principal: Principal
+    """The registered principal the token maps to."""
+    issuer: str
+    """The ``iss`` of the token."""
+    grants: tuple[VisaGrant, ...] = ()
+    """Verified ControlledAccessGrants visas of the token's passport."""
+
+
+class _Ignored(Exception):
+    """A visa that does not count (the message says why, never the visa)."""
+
+
+def _short(value: object) -> str:
+    """An untrusted claim value, quoted and cut short, for a message."""
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _read_json_url(url: str, what: str) -> Any:
+    """GET ``url`` and parse its JSON body; a failure is StorageUnavailableError."""
+    if urlsplit(url).scheme not in ("https", "http"):
+        raise ConfigurationError(f"{url} is not an https:// URL: check jwks_uri and issuer")
+    # The scheme is http(s), checked above (never file: or another opener).
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=JWKS_TIMEOUT_SECONDS) as response:  # noqa: S310
+            body = response.read(MAX_JWKS_BYTES + 1)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        raise StorageUnavailableError(
+            f"the {what} could not be fetched from {url} ({reason}); try again later, or "
+            "configure a local jwks_path for an air-gapped site"
+        ) from exc
+    if len(body) > MAX_JWKS_BYTES:
+        raise StorageUnavailableError(f"the {what} at {url} is larger than {MAX_JWKS_BYTES} bytes")
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise StorageUnavailableError(f"the {what} at {url} is not JSON") from exc
+
+
+class JwksSource:
+    """The signing keys of one issuer: a JWKS URL, OIDC discovery, or a local JWKS file.
+
+    Keys fetched over HTTP are used for ``ttl`` seconds; a token naming a key id the cached
+    set lacks refetches it (at most every :data:`JWKS_REFRESH_SECONDS`), so a rotated key is
+    picked up. When a refetch fails the keys already held are still used. Only RSA keys
+    (RS256) and EC P-256 keys (ES256) are kept.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        *,
+        jwks_uri: str | None = None,
+        jwks_path: Path | None = None,
+        ttl: float = JWKS_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.issuer = issuer
+        self.jwks_uri = jwks_uri
+        """The JWKS URL (None: discovered from the issuer, or a file)."""
+        self.jwks_path = jwks_path
+        """A local JWKS file, read again when it changes."""
+        self.ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._keys: dict[str | None, Any] = {}
+        self._fetched_at: float | None = None
+        self._file_stamp: tuple[float, int] | None = None
+
+    def _location(self) -> str:
+        """The JWKS URL: configured, or from the issuer's discovery document (kept)."""
+        if self.jwks_uri is not None:
+            return self.jwks_uri
+        url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+        config = _read_json_url(url, f"OpenID configuration of issuer {self.issuer}")
+        if not isinstance(config, dict) or config.get("issuer") != self.issuer:
+            raise StorageUnavailableError(
+                f"the OpenID configuration at {url} is not for issuer {self.issuer}: "
+                "check the configured issuer, or give jwks_uri"
+            )
+        uri = config.get("jwks_uri")
+        parts = urlsplit(uri) if isinstance(uri, str) else None
+        loopback = parts is not None and parts.hostname in ("127.0.0.1", "::1", "localhost")
+        if parts is None or not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+            raise StorageUnavailableError(
+                f"the OpenID configuration at {url} names no https jwks_uri"
+            )
+        self.jwks_uri = str(uri)
+        return self.jwks_uri
+
+    def _load(self) -> tuple[dict[str | None, Any], tuple[float, int] | None]:
+        """The keys, and the file's (mtime, size) when they come from a file."""
+        if self.jwks_path is not None:
+            try:
+                stat = self.jwks_path.stat()
+                document = json.loads(self.jwks_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise StorageUnavailableError(
+                    f"the JWKS file {self.jwks_path} of issuer {self.issuer} cannot be read "
+                    f"({type(exc).__name__}): put the issuer's JWKS there"
+                ) from None
+            return self._parse(document), (stat.st_mtime, stat.st_size)
+        location = self._location()
+        document = _read_json_url(location, f"signing keys (JWKS) of issuer {self.issuer}")
+        return self._parse(document), None
+
+    def _parse(self, document: Any) -> dict[str | None, Any]:
+        jwt = _jwt()
+        entries = document.get("keys") if isinstance(document, dict) else None
+        if not isinstance(entries, list):
+            raise StorageUnavailableError(
+                f"the JWKS of issuer {self.issuer} has no 'keys' list: check jwks_uri/jwks_path"
+            )
+        keys: dict[str | None, Any] = {}
+        for entry in entries:
+            if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
+                continue
+            try:
+                key = jwt.PyJWK(entry)
+            except jwt.PyJWTError:
+                continue  # a key type this service does not accept
+            if key.algorithm_name in EXTERNAL_ALGORITHMS:
+                keys[entry.get("kid")] = key
+        return keys
+
+    def _stale(self, now: float) -> bool:
+        if self.jwks_path is not None:
+            try:
+                stat = self.jwks_path.stat()
+            except OSError:
+                return True
+            return (stat.st_mtime, stat.st_size) != self._file_stamp
+        return self._fetched_at is None or now - self._fetched_at >= self.ttl
+
+    def _refresh(self, now: float) -> None:
+        try:
+            keys, stamp = self._load()
+        except StorageUnavailableError as exc:
+            if not self._keys:
+                raise
+            logger.warning("keeping the cached signing keys of issuer %s: %s", self.issuer, exc)
+            self._fetched_at = now
+            return
+        self._keys, self._fetched_at, self._file_stamp = keys, now, stamp
+
+    def key(self, kid: str | None, alg: str) -> Any:
+        """The public key with id ``kid`` for algorithm ``alg``.
+
+        Raises
+        ------
+        AuthenticationError
+            The issuer publishes no such key, or it is for another algorithm.
+        StorageUnavailableError
+            The JWKS cannot be fetched and no keys are cached.
+        """
+        with self._lock:
+            now = self._clock()
+            unknown = kid not in self._keys and (
+                self._fetched_at is None or now - self._fetched_at >= JWKS_REFRESH_SECONDS
+            )
+            if unknown or self._stale(now):
+                self._refresh(now)
+            keys = self._keys
+        if kid is None and None not in keys and len(keys) == 1:
+            key = next(iter(keys.values()))
+        else:
+            key = keys.get(kid)
+        if key is None:
+            raise AuthenticationError(
+                f"the token is signed with key {_short(kid)}, which issuer {self.issuer} does "
+                "not publish"
+            )
+        if key.algorithm_name != alg:
+            raise AuthenticationError(
+                f"the token says {alg} but key {_short(kid)} of issuer {self.issuer} is a "
+                f"{key.algorithm_name} key"
+            )
+        return key.key
+
+
+def _resolve(path: Path | None, home: Path | None) -> Path | None:
+    if path is None or path.is_absolute() or home is None:
+        return path
+    return home / path
+
+
 class TokenService:
-    """Issues and verifies the instance's bearer tokens."""
+    """Issues the instance's bearer tokens; verifies them and external issuers' tokens."""
 
     def __init__(
         self,
@@ -81,16 +324,42 @@ class TokenService:
         issuer: str,
         audience: str,
         principal: Any,
+        oidc_issuers: Sequence[OidcIssuerSettings] = (),
+        visa_issuers: Sequence[VisaIssuerSettings] = (),
+        home: Path | None = None,
+        jwks_ttl: float = JWKS_TTL_SECONDS,
     ) -> None:
         self.catalog = catalog
         self.gate = gate
         self.keys = keys
         self.issuer = issuer
-        """The ``iss`` of issued tokens and the only one accepted."""
+        """The ``iss`` of issued tokens (external issuers are configured apart)."""
         self.audience = audience
-        """The ``aud`` of issued tokens and the only one accepted."""
+        """The ``aud`` of issued tokens and the only one accepted for them."""
         self._principal = principal
         self._public: Any = None
+        self.oidc_issuers: dict[str, OidcIssuerSettings] = {}
+        """External OIDC providers by ``iss``."""
+        self.visa_issuers: dict[str, VisaIssuerSettings] = {}
+        """Allow-listed Passport visa issuers by ``iss``."""
+        self._jwks: dict[tuple[str, str], JwksSource] = {}
+        for kind, configs in (("oidc", oidc_issuers), ("visa", visa_issuers)):
+            table: dict[str, Any] = self.oidc_issuers if kind == "oidc" else self.visa_issuers
+            for config in configs:
+                if config.issuer in table:
+                    raise ConfigurationError(f"issuer {config.issuer} is configured twice")
+                if kind == "oidc" and config.issuer == issuer:
+                    raise ConfigurationError(
+                        f"oidc_issuers names the instance's own issuer {issuer}: choose "
+                        "another token_issuer, or remove it from oidc_issuers"
+                    )
+                table[config.issuer] = config
+                self._jwks[(kind, config.issuer)] = JwksSource(
+                    config.issuer,
+                    jwks_uri=config.jwks_uri,
+                    jwks_path=_resolve(config.jwks_path, home),
+                    ttl=jwks_ttl,
+                )
 
     def _private_pem(self) -> bytes:
         return self.keys.load_token_signing_pem().reveal()
@@ -129,14 +398,39 @@ class TokenService:
         return IssuedToken(str(token), subject.name, now + ttl, token_id)
 
     def verify(self, token: str) -> Principal:
-        """The principal a bearer token names, after every check.
+        """The principal a bearer token names, after every check (see :meth:`authenticate`)."""
+        return self.authenticate(token).principal
+
+    def authenticate(self, token: str) -> Authenticated:
+        """The principal a bearer token names and the grants of its visas, after every check.
 
         Raises
         ------
         AuthenticationError
             A malformed, forged, expired or foreign token, or an unknown principal (the
             message says which, never the token).
+        StorageUnavailableError
+            An external issuer's signing keys cannot be fetched.
         """
+        jwt = _jwt()
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.InvalidTokenError as exc:
+            raise AuthenticationError(
+                f"the bearer token is not valid ({type(exc).__name__})"
+            ) from None
+        iss = unverified.get("iss") if isinstance(unverified, dict) else None
+        if iss == self.issuer or not self.oidc_issuers:
+            return Authenticated(self._verify_local(token), self.issuer)
+        config = self.oidc_issuers.get(iss) if isinstance(iss, str) else None
+        if config is None:
+            raise AuthenticationError(
+                f"the bearer token is from an unknown issuer {_short(iss)}: this instance "
+                "accepts its own tokens and those of the configured oidc_issuers"
+            )
+        return self._verify_external(token, config)
+
+    def _verify_local(self, token: str) -> Principal:
         jwt = _jwt()
         try:
             claims = jwt.decode(
@@ -146,7 +440,7 @@ class TokenService:
                 audience=self.audience,
                 issuer=self.issuer,
                 options={"require": ["exp", "iat", "iss", "aud", "sub"]},
-                leeway=30,
+                leeway=LEEWAY_SECONDS,
             )
         except jwt.ExpiredSignatureError:
             raise AuthenticationError("the bearer token has expired: get a new one") from None
@@ -164,5 +458,167 @@ class TokenService:
             raise AuthenticationError("the bearer token names an unknown user") from None
         return principal
 
+    def _signed_claims(
+        self, token: str, kind: str, issuer: str, audience: str | None
+    ) -> dict[str, Any]:
+        """The claims of ``token`` after checking its signature by ``issuer``'s JWKS, its
+        issuer, audience (unless None) and expiry. Raises jwt errors or AuthenticationError."""
+        jwt = _jwt()
+        header = jwt.get_unverified_header(token)
+        alg = header.get("alg")
+        if alg not in EXTERNAL_ALGORITHMS:
+            raise AuthenticationError(
+                f"a token of issuer {issuer} is signed with {_short(alg)}; accepted: "
+                + ", ".join(EXTERNAL_ALGORITHMS)
+            )
+        kid = header.get("kid")
+        key = self._jwks[(kind, issuer)].key(kid if isinstance(kid, str) else None, str(alg))
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=[alg],
+            audience=audience,
+            issuer=issuer,
+            options={
+                "require": ["exp", "iss", "sub"] + (["aud"] if audience else []),
+                "verify_aud": audience is not None,
+            },
+            leeway=LEEWAY_SECONDS,
+        )
+        return claims
 
-__all__ = ["MAX_TTL", "IssuedToken", "TokenService", "parse_ttl"]
+    def _verify_external(self, token: str, config: OidcIssuerSettings) -> Authenticated:
+        jwt = _jwt()
+        issuer = config.issuer
+        try:
+            claims = self._signed_claims(token, "oidc", issuer, config.audience)
+        except jwt.ExpiredSignatureError:
+            raise AuthenticationError(
+                f"the bearer token of issuer {issuer} has expired: get a new one"
+            ) from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise AuthenticationError(
+                f"the bearer token of issuer {issuer} has no {exc.claim} claim"
+            ) from None
+        except jwt.InvalidAudienceError:
+            raise AuthenticationError(
+                f"the bearer token of issuer {issuer} is for another audience (this API is "
+                f"{config.audience})"
+            ) from None
+        except jwt.InvalidTokenError as exc:
+            raise AuthenticationError(
+                f"the bearer token of issuer {issuer} is not valid ({type(exc).__name__})"
+            ) from None
+        principal = self._map_principal(claims, config)
+        subject = str(claims["sub"])
+        return Authenticated(principal, issuer, self._visas(claims.get(PASSPORT_CLAIM), subject))
+
+    def _map_principal(self, claims: dict[str, Any], config: OidcIssuerSettings) -> Principal:
+        """The registered principal an external token names; deny by default."""
+        claim = config.principal_claim
+        value = claims.get(claim)
+        if not isinstance(value, str) or not value:
+            raise AuthenticationError(
+                f"the bearer token of issuer {config.issuer} has no {claim} claim naming a user"
+            )
+        if config.principals:
+            name = config.principals.get(value)
+            if name is None:
+                raise AuthenticationError(
+                    f"the bearer token of issuer {config.issuer} names a subject that is not "
+                    f"registered on this instance: an admin maps its {claim} to a user in "
+                    "oidc_issuers.principals"
+                )
+        else:
+            name = value
+        try:
+            principal: Principal = self._principal(name)
+        except NotFoundError:
+            raise AuthenticationError(
+                f"the bearer token of issuer {config.issuer} names an unknown user: an admin "
+                f"adds a user named as its {claim} claim (helgenom user add) or maps it in "
+                "oidc_issuers.principals"
+            ) from None
+        if principal.role not in config.roles:
+            allowed = ", ".join(r.value for r in config.roles)
+            raise AuthenticationError(
+                f"issuer {config.issuer} may not sign in a {principal.role.value} (it may sign "
+                f"in: {allowed}); an admin can widen oidc_issuers.roles"
+            )
+        return principal
+
+    def _visas(self, passport: Any, subject: str) -> tuple[VisaGrant, ...]:
+        """The grants of a passport's valid ControlledAccessGrants visas (others ignored)."""
+        if passport is None:
+            return ()
+        if not isinstance(passport, list) or len(passport) > MAX_VISAS:
+            raise AuthenticationError(
+                f"the {PASSPORT_CLAIM} claim must be a list of at most {MAX_VISAS} visa JWTs"
+            )
+        grants: list[VisaGrant] = []
+        for index, visa in enumerate(passport):
+            try:
+                grants.append(self._visa(visa, subject))
+            except _Ignored as exc:
+                logger.info("passport visa %d ignored: %s", index, exc)
+        return tuple(grants)
+
+    def _visa(self, visa: Any, subject: str) -> VisaGrant:
+        jwt = _jwt()
+        if not isinstance(visa, str):
+            raise _Ignored("not a JWT")
+        try:
+            unverified = jwt.decode(visa, options={"verify_signature": False})
+        except jwt.InvalidTokenError as exc:
+            raise _Ignored(f"malformed ({type(exc).__name__})") from None
+        iss = unverified.get("iss") if isinstance(unverified, dict) else None
+        config = self.visa_issuers.get(iss) if isinstance(iss, str) else None
+        if config is None:
+            raise _Ignored(f"issuer {_short(iss)} is not on the passport_visa_issuers allow-list")
+        try:
+            claims = self._signed_claims(visa, "visa", config.issuer, None)
+        except AuthenticationError as exc:
+            raise _Ignored(str(exc)) from None
+        except jwt.ExpiredSignatureError:
+            raise _Ignored(f"a visa of {config.issuer} has expired") from None
+        except jwt.InvalidTokenError as exc:
+            reason = type(exc).__name__
+            raise _Ignored(f"a visa of {config.issuer} is not valid ({reason})") from None
+        if claims.get("sub") != subject:
+            raise _Ignored(f"a visa of {config.issuer} is for another subject than the passport")
+        body = claims.get(VISA_CLAIM)
+        if not isinstance(body, dict):
+            raise _Ignored(f"a visa of {config.issuer} has no {VISA_CLAIM} object")
+        if body.get("type") != CONTROLLED_ACCESS_GRANTS:
+            raise _Ignored(f"a visa of {config.issuer} is of type {_short(body.get('type'))}")
+        if body.get("conditions"):
+            raise _Ignored(f"a visa of {config.issuer} has conditions, which are not supported")
+        if body.get("by") not in config.by:
+            raise _Ignored(f"a visa of {config.issuer} is asserted by {_short(body.get('by'))}")
+        asserted = body.get("asserted")
+        if not isinstance(asserted, int) or asserted > time.time() + LEEWAY_SECONDS:
+            raise _Ignored(f"a visa of {config.issuer} has no valid asserted time")
+        value = body.get("value")
+        if not isinstance(value, str) or not value.startswith(config.value_prefix):
+            raise _Ignored(
+                f"a visa of {config.issuer} has value {_short(value)}, not "
+                f"{config.value_prefix!r} and a project code"
+            )
+        try:
+            project = check_project_code(value[len(config.value_prefix) :])
+        except InvalidInputError:
+            raise _Ignored(f"visa value {_short(value)} names no project code") from None
+        expires_at = dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC)
+        return VisaGrant(project, config.issuer, value, expires_at)
+
+
+__all__ = [
+    "EXTERNAL_ALGORITHMS",
+    "JWKS_TTL_SECONDS",
+    "MAX_TTL",
+    "Authenticated",
+    "IssuedToken",
+    "JwksSource",
+    "TokenService",
+    "parse_ttl",
+]

@@ -76,7 +76,7 @@ from helgenom.core.errors import (
 from helgenom.core.models import Purpose, RequestContext, Role, SampleOrigin
 from helgenom.core.pseudonyms import project_pseudonym
 from helgenom.services.gate import Gate, requisition_departments
-from helgenom.services.identity import Vault, load_consent, new_id
+from helgenom.services.identity import Vault, load_consents, new_id
 from helgenom.services.objects import ObjectService
 from helgenom.services.references import ReferenceService, pipeline_adapters
 
@@ -893,12 +893,17 @@ class VariantService:
         counted: list[_SampleFacts] = []
         excluded: list[_SampleFacts] = []
         purpose = _SET_PURPOSE[frequency_set]
+        histories = (
+            {}
+            if frequency_set is FrequencySet.CLINICAL
+            else load_consents(conn, (facts[s].person for s in ids))
+        )
         for sample_id in ids:
             f = facts[sample_id]
             if frequency_set is FrequencySet.CLINICAL:
                 allowed = f.origin is not SampleOrigin.RESEARCH
             else:
-                state = derive_state(load_consent(conn, f.person))
+                state = derive_state(histories[f.person])
                 allowed = decide_consent(
                     state,
                     purpose,
@@ -909,6 +914,42 @@ class VariantService:
             (counted if allowed else excluded).append(f)
         as_of = None if latest is None else latest.isoformat()
         return counted, excluded, as_of
+
+    def _frequency_table(
+        self,
+        commit: _Commit,
+        counted: list[_SampleFacts],
+        excluded: list[_SampleFacts],
+        *,
+        variant_ids: Sequence[Any] | None,
+        region: Any,
+        by: Sequence[str],
+    ) -> tuple[pa.Table, str]:
+        """The frequency table of ``counted`` at ``commit`` and how it was made: from the
+        incremental counts (``counts``: the counted and excluded samples are exactly the
+        counted ones, the excluded subtracted) or a full ``recompute``."""
+        counts = self._counts()
+        state = counts.state()
+        if (
+            state.snapshot == commit.snapshot
+            and state.counts_version == commit.counts_version
+            and set(counts.counted_samples(state)) == {f.sample_id for f in counted + excluded}
+        ):
+            table = counts.frequencies_from_counts(
+                variant_ids=variant_ids,
+                region=region,
+                by=by,
+                exclude=self._samples_table(excluded) if excluded else None,
+            )
+            return table, "counts"
+        table = self.engine().frequencies(
+            commit.snapshot,
+            self._samples_table(counted),
+            variant_ids=variant_ids,
+            region=region,
+            by=by,
+        )
+        return table, "recompute"
 
     def _check_set(self, ctx: RequestContext, frequency_set: FrequencySet) -> None:
         """Researchers count only persons who did not opt out (denied and audited)."""
@@ -971,30 +1012,9 @@ class VariantService:
         with self.gate.access(ctx, Action.VARIANT_QUERY, resource="variants") as grant:
             commit, _ = self._scope_commit(grant.conn, release)
             counted, excluded, as_of = self._counted_facts(grant.conn, commit, chosen, ctx.project)
-            engine = self.engine()
-            method = "recompute"
-            counts = self._counts()
-            state = counts.state()
-            if (
-                state.snapshot == commit.snapshot
-                and state.counts_version == commit.counts_version
-                and set(counts.counted_samples(state)) == {f.sample_id for f in counted + excluded}
-            ):
-                method = "counts"
-                table = counts.frequencies_from_counts(
-                    variant_ids=ids,
-                    region=where,
-                    by=by,
-                    exclude=self._samples_table(excluded) if excluded else None,
-                )
-            else:
-                table = engine.frequencies(
-                    commit.snapshot,
-                    self._samples_table(counted),
-                    variant_ids=ids,
-                    region=where,
-                    by=by,
-                )
+            table, method = self._frequency_table(
+                commit, counted, excluded, variant_ids=ids, region=where, by=by
+            )
             rows = table.to_pylist()
             grant.note = (
                 f"{chosen.value} frequencies at commit {commit.seq}: {len(counted)} samples "
@@ -1022,10 +1042,15 @@ class VariantService:
                 commit.snapshot, key, self._samples_table(list(facts.values()))
             )
             shown: list[CarrierRow] = []
+            histories = (
+                load_consents(conn, (facts[c.sample_id].person for c in found))
+                if ctx.actor.role is Role.RESEARCHER
+                else {}
+            )
             for carrier in found:
                 f = facts[carrier.sample_id]
                 if ctx.actor.role is Role.RESEARCHER:
-                    state = derive_state(load_consent(conn, f.person))
+                    state = derive_state(histories[f.person])
                     if not decide_consent(
                         state,
                         Purpose.RESEARCH,
@@ -1214,15 +1239,14 @@ class VariantService:
         commit = self._last_commit(conn)
         if commit is None:
             return [], {}, None
-        counted, _excluded, _as_of = self._counted_facts(conn, commit, FrequencySet.PUBLIC, None)
+        counted, excluded, _as_of = self._counted_facts(conn, commit, FrequencySet.PUBLIC, None)
         if not counted:
             return [], {}, commit
         ids = None if variant_ids is None else [parse_variant_id(v) for v in variant_ids]
         where = None if region is None else parse_region(region)
-        table = self.engine().frequencies(
-            commit.snapshot, self._samples_table(counted), variant_ids=ids, region=where,
-            by=("overall",),
-        )  # fmt: skip
+        table, _method = self._frequency_table(
+            commit, counted, excluded, variant_ids=ids, region=where, by=("overall",)
+        )
         rows = [r for r in table.to_pylist() if r["group"] == "overall"]
         return rows, {f.sample_id: f for f in counted}, commit
 

@@ -29,6 +29,7 @@ REVISION_TABLES: tuple[tuple[str, str], ...] = (
     ("0004", "pipeline_runs"),
     ("0005", "variant_commits"),
     ("0006", "cases"),
+    ("0007", "htsget_objects"),
 )
 """A table each revision creates, oldest first: how to recognise an unstamped catalog."""
 

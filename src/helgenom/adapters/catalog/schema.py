@@ -516,3 +516,25 @@ case_reports = Table(
 """Reports of a case: ``awaiting_second_signature`` until enough geneticists signed,
 then ``final`` with the digest, the platform's ES256 signature of it and the three
 renderings in the encrypted object store (FHIR JSON, HTML, PDF)."""
+
+htsget_objects = Table(
+    "htsget_objects",
+    metadata,
+    Column("object_id", String(40), ForeignKey("objects.id"), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("format", String(8), nullable=False),
+    Column("index_object_id", String(40), ForeignKey("objects.id"), nullable=True),
+    Column("header_end", BigInteger, nullable=False),
+    Column("header_voffset", BigInteger, nullable=False),
+    Column("data_end", BigInteger, nullable=False),
+    Column("reference_names", Text, nullable=False),
+    Column("registered_at", UtcDateTime, nullable=False),
+    Column("registered_by", String(64), nullable=False),
+    Column("format_version", Integer, nullable=False),
+    UniqueConstraint("name", "format"),
+)
+"""Objects served over GA4GH htsget: the id clients ask for (``name``; several formats may
+share one), the format, the index object, and what the ticket needs from the file's
+layout: where the header blocks end (``header_end``, a block boundary; ``header_voffset``,
+the BGZF virtual offset of the first record), where the data ends before the EOF marker
+(``data_end``) and the reference names in the order the index numbers them (JSON list)."""
