@@ -956,6 +956,17 @@ SERVICES: dict[str, Service] = {
         lambda c, r: _expect(len(r.data) == 100 and r.data.startswith(b"\x1f\x8b")),
         setup=_htsget_setup,
     ),
+    "htsget.list": Service(
+        "object.list",
+        lambda c: c.p.htsget.list(c.ctx),
+        frozenset({"operator"}),
+        check=lambda c, r: (
+            _expect({v[2] for v in c.shared.htsget.values()} <= {h.name for h in r}),
+            _check_no_hp(r),
+            _check_no_cpr(c, r),
+        ),
+        setup=_htsget_setup,
+    ),
     "objects.put": Service(
         "object.put",
         _object_put,
@@ -1206,8 +1217,9 @@ SERVICES: dict[str, Service] = {
             _expect(r.run.status.value == "succeeded" and r.sample_state.value == "qc_failed"),
             _check_no_hp(r),
         ),
-        # started, R1 and R2 decrypted, ten products stored, finished
-        audit_entries=14,
+        # started, R1 and R2 decrypted, ten products stored, three served over htsget,
+        # finished
+        audit_entries=17,
         setup=_pipeline_setup,
     ),
     "pipeline.status": Service(
@@ -1392,6 +1404,7 @@ def test_service_table_is_complete() -> None:
         "htsget.register",
         "htsget.ticket",
         "htsget.block",
+        "htsget.list",
     }
     for service in SERVICES.values():
         assert service.allowed <= set(ACTORS)

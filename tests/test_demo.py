@@ -62,6 +62,19 @@ def test_demo_runs_and_leaks_nothing(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert "Ranked candidates" in output
     assert re.search(r"Report RPT-\S+ signed and issued \(positive\)", output), output
     assert "Re-analysis: CASE-" in output
+    # The Beacon per audience and the attack with and without defences.
+    assert "Beacon g_variants: what each audience learns" in output
+    assert re.search(r"anonymous\s+│\s+anonymous\s+│.*\(rare.*│\s+absent", output), output
+    powers = re.findall(r"│ (none|all \(hidden)[^│]*│\s+([0-9.]+)\s+│", output)
+    assert [name for name, _ in powers] == ["none", "all (hidden"], powers
+    undefended, defended = (float(power) for _, power in powers)
+    assert undefended >= 0.8 and defended <= 0.2, powers
+    # The API tour: real HTTP on loopback, allowed and denied, no token in the output.
+    assert "The HTTP API of the demo instance" in output
+    assert re.search(r"citizen\.anna\s+│ GET /me/access-log\s+│ 200", output), output
+    assert re.search(r"dr\.nielsen\s+│ GET[^\n]*│ 403", output), output
+    assert "Try it yourself" in output
+    assert "eyJ" not in output, "a bearer token appears in the demo output"
     reports = sorted((home / "reports").iterdir())
     assert [r.suffix for r in reports] == [".json", ".html", ".pdf"]
     cprs = _all_cprs(home)

@@ -42,9 +42,11 @@ from helgenom.core.errors import (
     NotFoundError,
     PermissionDeniedError,
     PipelineError,
+    StorageUnavailableError,
 )
-from helgenom.core.models import Sex
+from helgenom.core.models import ObjectKind, Sex
 from helgenom.core.quality import QcStatus, QcThresholds, evaluate_qc
+from helgenom.core.samples import SampleState
 from helgenom.core.simulate import SimulatedSample, simulate_sample
 from helgenom.services.pipeline import OUTPUT_KINDS, RunStatus
 from helgenom.services.platform import Platform, open_platform
@@ -301,7 +303,10 @@ def test_run_stores_products_judges_qc_and_moves_the_sample(
     assert history[-1].reason is not None
     assert history[-1].reason.startswith(f"run {run.run_id}: QC passed")
     assert [e.action for e in entries] == (
-        ["pipeline.run", "object.read", "object.read"] + ["object.put"] * 10 + ["pipeline.run"]
+        ["pipeline.run", "object.read", "object.read"]
+        + ["object.put"] * 10  # the products
+        + ["object.put"] * 3  # CRAM, VCF and gVCF registered for htsget
+        + ["pipeline.run"]
     )
     assert {e.decision for e in entries} == {"allow"}
     assert all(json.loads(e.subjects) == [person] for e in entries)
@@ -506,6 +511,173 @@ def test_failing_step_exits_10_then_the_cli_resumes_from_it(
     assert code == 6
     code, text = cli("--as", "gen-a", "pipeline", "qc", sample_id)
     assert code == 0, text
+
+
+# --- the products over htsget -----------------------------------------------------------------
+
+
+def htsget_slice(p: Platform, user: str, endpoint: str, ident: str, **params: str) -> bytes:
+    """The bytes of an htsget ticket's blocks (data ranges fetched through the service)."""
+    ctx = p.context(user)
+    ticket = p.htsget.ticket(ctx, endpoint, ident, params=params)
+    parts = []
+    for block in ticket.blocks:
+        if block.inline is not None:
+            parts.append(block.inline)
+        else:
+            assert block.object_id is not None
+            parts.append(p.htsget.block(ctx, block.object_id, block.start, block.end).data)
+    return b"".join(parts)
+
+
+def read_set(path: Path, fasta: Path, region: tuple[str, int, int] | None = None) -> set[str]:
+    """Reads of a CRAM (all, or those pysam's index query finds for ``region``)."""
+    with pysam.AlignmentFile(str(path), "rc", reference_filename=str(fasta)) as f:
+        reads = f.fetch(*region) if region else f.fetch(until_eof=True)
+        return {f"{r.query_name}/{r.flag}/{r.reference_name}:{r.reference_start}" for r in reads}
+
+
+def overlapping_reads(path: Path, fasta: Path, region: tuple[str, int, int]) -> set[str]:
+    """Reads of a whole (slice) file that overlap ``region``, without using an index."""
+    contig, start, end = region
+    with pysam.AlignmentFile(str(path), "rc", reference_filename=str(fasta)) as f:
+        return {
+            f"{r.query_name}/{r.flag}/{r.reference_name}:{r.reference_start}"
+            for r in f.fetch(until_eof=True)
+            if r.reference_name == contig
+            and r.reference_start < end
+            and (r.reference_end or r.reference_start + 1) > start
+        }
+
+
+def variant_set(path: Path, region: tuple[str, int, int] | None = None) -> set[str]:
+    with pysam.VariantFile(str(path)) as f:
+        records = f.fetch(*region) if region else f
+        return {f"{r.chrom}:{r.pos}:{r.stop}:{r.ref}:{r.alts}" for r in records}
+
+
+def overlapping_variants(path: Path, region: tuple[str, int, int]) -> set[str]:
+    contig, start, end = region
+    with pysam.VariantFile(str(path)) as f:
+        return {
+            f"{r.chrom}:{r.pos}:{r.stop}:{r.ref}:{r.alts}"
+            for r in f
+            if r.chrom == contig and r.start < end and r.stop > start
+        }
+
+
+def test_products_are_served_over_htsget_and_a_resumed_run_registers_them_again(
+    world: World, sim: SimulatedSample, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run registers its CRAM, VCF and gVCF; a run that failed after registering
+    resumes without redoing a step, stores the same objects and registers them again;
+    tickets for regions give what pysam finds in the decrypted files."""
+    from helgenom.services.pipeline import PipelineService
+
+    p = world.platform
+    operator = p.context("operator")
+    sample_id = sequenced(world, world.patient_a, sim)
+    load_reference(world, sim)
+
+    def lost(*_args: object, **_kwargs: object) -> SampleState:
+        raise StorageUnavailableError("the catalog went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(PipelineService, "_finish", lost)
+        with pytest.raises(StorageUnavailableError):
+            p.pipeline.run(operator, sample_id)
+    (failed,) = runs_of(p, sample_id)
+    assert failed.status == "failed"
+    first = {(h.name, h.format.value): h.object_id for h in p.htsget.list(operator)}
+    assert set(first) == {(sample_id, "CRAM"), (sample_id, "VCF"), (f"{sample_id}.g", "VCF")}
+
+    before = audit_seq(p)
+    outcome = p.pipeline.run(operator, sample_id)  # resumes: nothing left to compute
+    run = outcome.run
+    assert run.status is RunStatus.SUCCEEDED
+    assert run.resumed_from == failed.id
+    assert run.executed_steps == ()
+    assert outcome.htsget == {"cram": sample_id, "vcf": sample_id, "gvcf": f"{sample_id}.g"}
+    registrations = [
+        e for e in audit_since(p, before) if e.action == "object.put" and "htsget" in e.reason
+    ]
+    assert len(registrations) == 3
+    assert not any("replacing" in e.reason for e in registrations)  # the same objects
+    served = {(h.name, h.format.value): h for h in p.htsget.list(operator, sample_id=sample_id)}
+    assert {k: h.object_id for k, h in served.items()} == first
+    assert served[(sample_id, "CRAM")].object_id == run.outputs["cram"]
+    assert served[(sample_id, "CRAM")].index_object_id == run.outputs["crai"]
+    assert served[(sample_id, "VCF")].object_id == run.outputs["vcf"]
+    assert served[(sample_id, "VCF")].index_object_id == run.outputs["vcf_index"]
+    assert served[(f"{sample_id}.g", "VCF")].object_id == run.outputs["gvcf"]
+    assert served[(f"{sample_id}.g", "VCF")].index_object_id == run.outputs["gvcf_index"]
+
+    # reads: a CRAM slice holds every read pysam finds in the region of the decrypted CRAM
+    fasta = p.references.resolve(BUILD)[1].fasta_path
+    cram = tmp_path / "whole.cram"
+    p.objects.get(operator, run.outputs["cram"], cram)
+    p.objects.get(operator, run.outputs["crai"], Path(f"{cram}.crai"))
+    region = ("chrX", 4_000, 4_600)
+    piece = tmp_path / "slice.cram"
+    piece.write_bytes(
+        htsget_slice(
+            p, "gen-a", "reads", f"{sample_id}.cram", referenceName="chrX", start="4000", end="4600"
+        )
+    )
+    expected = read_set(cram, fasta, region)
+    assert expected
+    assert overlapping_reads(piece, fasta, region) == expected
+    assert read_set(piece, fasta) <= read_set(cram, fasta)
+
+    # variants: the VCF and the gVCF (reference blocks), by name and by name.vcf.gz
+    for product, ident, region in (
+        ("vcf", sample_id, ("chr1", 0, 12_000)),
+        ("gvcf", f"{sample_id}.g.vcf.gz", ("chrX", 2_000, 2_500)),
+    ):
+        whole = tmp_path / f"whole-{product}.vcf.gz"
+        p.objects.get(operator, run.outputs[product], whole)
+        p.objects.get(operator, run.outputs[f"{product}_index"], Path(f"{whole}.tbi"))
+        piece = tmp_path / f"slice-{product}.vcf.gz"
+        contig, start, end = region
+        piece.write_bytes(
+            htsget_slice(
+                p,
+                "gen-a",
+                "variants",
+                ident,
+                referenceName=contig,
+                start=str(start),
+                end=str(end),
+            )
+        )
+        expected = variant_set(whole, region)
+        assert expected, product
+        assert overlapping_variants(piece, region) == expected, product
+        assert variant_set(piece) < variant_set(whole), product
+        with pysam.VariantFile(str(piece)) as f:
+            assert list(f.header.samples) == [sample_id]
+
+    # a newer object of the sample may take a name over; another sample's may not
+    vcf_piece = tmp_path / "slice-vcf.vcf.gz"
+    newer = p.objects.put(operator, vcf_piece, sample_id=sample_id, kind=ObjectKind.VCF)
+    with pytest.raises(ConflictError, match="already names"):
+        p.htsget.register(operator, newer.record.object_id, index_object_id=None, name=sample_id)
+    taken = p.htsget.register(
+        operator, newer.record.object_id, index_object_id=None, name=sample_id, replace=True
+    )
+    assert taken.object_id == newer.record.object_id
+    other = p.objects.put(
+        operator, vcf_piece, sample_id=sample_of(world, world.patient_b), kind=ObjectKind.VCF
+    )
+    with pytest.raises(ConflictError, match="already names"):
+        p.htsget.register(
+            operator, other.record.object_id, index_object_id=None, name=sample_id, replace=True
+        )
+    names = {(h.name, h.format.value): h.object_id for h in p.htsget.list(operator)}
+    assert names[(sample_id, "VCF")] == newer.record.object_id
+    assert run.outputs["vcf"] not in names.values()  # still stored, no longer served
+    with pytest.raises(PermissionDeniedError):
+        p.htsget.list(p.context("gen-a"))
 
 
 # --- QC rules ---------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from helgenom.services import (
     SampleOrigin,
 )
 from helgenom.services.demo import (
+    BeaconDemo,
     ClinicalDemo,
     DemoReport,
     PipelineDemo,
@@ -256,6 +257,10 @@ def demo_cmd(
     _render_demo(report)
     if report.verification is None or not report.verification.ok:
         raise typer.Exit(7)
+    from helgenom.cli.demo_api import run_api_tour
+
+    err.print("[dim]- starting the API on loopback and trying it with the demo users' tokens[/]")
+    _render_api_tour(run_api_tour(report))
 
 
 def _render_demo(report: DemoReport) -> None:
@@ -331,6 +336,8 @@ def _render_demo(report: DemoReport) -> None:
         _render_demo_variants(report.variants)
     elif report.variants_skipped:
         out.print(f"Genome database: skipped ({report.variants_skipped}).")
+    if report.beacon is not None:
+        _render_demo_beacon(report.beacon)
     if report.clinical is not None:
         _render_demo_clinical(report.clinical)
     elif report.clinical_skipped:
@@ -339,6 +346,58 @@ def _render_demo(report: DemoReport) -> None:
         f"Research opt-out took effect on the next query: cohort {report.cohort_before} -> "
         f"{report.cohort_after}.\nDemo instance: {report.home} (delete it when done)."
     )
+
+
+def _render_demo_beacon(demo: BeaconDemo) -> None:
+    answers = Table(
+        "asker",
+        "audience",
+        "query",
+        "answer",
+        title="Beacon g_variants: what each audience learns (record granularity asked)",
+    )
+    for a in demo.answers:
+        answers.add_row(a.asker, a.audience, a.query, escape(a.answer))
+    out.print(answers)
+    attack = Table(
+        "defences",
+        "power, rarest first",
+        "power, random order",
+        "false positives",
+        "queries / target",
+        title="Membership attack (Shringarpure-Bustamante) at a 5% false-positive rate",
+        caption=demo.attack_setup,
+    )
+    for line in demo.attack:
+        attack.add_row(
+            line.defences,
+            f"{line.power_rarest:.2f}",
+            f"{line.power_random:.2f}",
+            f"{line.false_positive_rate:.2f}",
+            f"{line.queries:,.0f}",
+        )
+    out.print(attack)
+
+
+def _render_api_tour(tour: Any) -> None:
+    if tour.skipped:
+        out.print(f"HTTP API: skipped ({tour.skipped}).")
+    else:
+        table = Table(
+            "as", "request", "status", "answer", title="The HTTP API of the demo instance"
+        )
+        for call in tour.calls:
+            style = "green" if call.status < 300 else "red"
+            table.add_row(
+                call.who,
+                escape(f"{call.method} {call.path}"),
+                f"[{style}]{call.status}[/]",
+                escape(call.answer),
+            )
+        out.print(table)
+    out.print("Try it yourself (the README explains every route):")
+    for line in tour.try_lines:
+        out.print(f"  {escape(line)}", soft_wrap=True)
 
 
 def _render_demo_pipeline(demo: PipelineDemo) -> None:
@@ -1474,6 +1533,10 @@ from helgenom.cli.service import serve, token_app  # noqa: E402
 
 app.add_typer(token_app, name="token")
 app.command("serve")(serve)
+
+from helgenom.cli.htsget import htsget_app  # noqa: E402
+
+app.add_typer(htsget_app, name="htsget")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from helgenom.core.audit import ChainVerification
 from helgenom.core.consent import ResearchChoice
@@ -151,6 +152,8 @@ class VariantsDemo:
     consent_as_of: str | None
     lines: list[FrequencyLine]
     method: str
+    region: str = ""
+    """The simulated population's region (``chr1:1-20000``)."""
 
 
 @dataclass
@@ -176,6 +179,36 @@ class ClinicalDemo:
     """What re-analysis found after new ClinVar and panel versions (per case)."""
 
 
+@dataclass(frozen=True, slots=True)
+class BeaconAnswer:
+    """One Beacon query of the demo and what came back."""
+
+    asker: str
+    audience: str
+    query: str
+    answer: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttackLine:
+    """Detection power of the membership attack under one set of defences."""
+
+    defences: str
+    power_rarest: float
+    power_random: float
+    false_positive_rate: float
+    queries: float
+
+
+@dataclass
+class BeaconDemo:
+    """Beacon answers per audience, and the membership attack with and without defences."""
+
+    answers: list[BeaconAnswer]
+    attack: list[AttackLine]
+    attack_setup: str
+
+
 @dataclass
 class DemoReport:
     """Everything the demo shows."""
@@ -197,6 +230,7 @@ class DemoReport:
     clinical: ClinicalDemo | None = None
     clinical_skipped: str = ""
     """Why the clinical-interpretation part did not run."""
+    beacon: BeaconDemo | None = None
 
 
 def run_demo(
@@ -360,6 +394,8 @@ def _scenario(
             )
         else:
             report.variants = _variants(p, report, sample_ids[0], rng, say)
+            say("asking the Beacon as anonymous, registered and controlled-access users")
+            report.beacon = _beacon(p, report.variants)
             common = report.variants.lines[0].variant_id
             attempt(
                 "res.olsen",
@@ -634,6 +670,107 @@ def _variants(
         consent_as_of=after.scope.consent_as_of,
         lines=lines,
         method=after.scope.method,
+        region=where,
+    )
+
+
+def _beacon_query(variant_id: str) -> dict[str, str]:
+    contig, pos, ref, alt = variant_id.split("-")
+    return {
+        "referenceName": contig,
+        "start": str(int(pos) - 1),
+        "referenceBases": ref,
+        "alternateBases": alt,
+    }
+
+
+def _beacon_summary(response: dict[str, Any]) -> str:
+    summary = response["responseSummary"]
+    if "numTotalResults" not in summary:
+        return "exists" if summary["exists"] else "absent"
+    sets = response.get("response", {}).get("resultSets", [])
+    if not sets:
+        return f"{summary['numTotalResults']} matching variant(s)"
+    shown = []
+    for record in sets[0]["results"]:
+        for population in record.get("frequencyInPopulations", []):
+            for f in population.get("frequencies", []):
+                ac, an = f.get("alleleCount"), f.get("alleleNumber")
+                shown.append("count hidden (< 5)" if ac is None else f"AC {ac} / AN {an}")
+    return f"{len(sets[0]['results'])} record(s): " + ("; ".join(shown) or "count hidden (< 5)")
+
+
+def _beacon(p: Platform, variants: VariantsDemo) -> BeaconDemo:
+    """Beacon g_variants for each audience on a common and a rare allele, then the
+    Shringarpure-Bustamante membership attack on a simulated beacon with and without
+    the defences."""
+    from helgenom.adapters.beacon_attack import (
+        Defences,
+        attack_power,
+        simulate_genotypes,
+        split_population,
+    )
+
+    rows = p.variants.frequency(
+        p.context("dr.hansen"), region=variants.region, frequency_set="public", by=["overall"]
+    ).rows
+    common = max(rows, key=lambda r: (int(r["ac"]), str(r["variant_id"])))
+    rare_rows = [r for r in rows if 1 <= int(r["ac"]) < 5]
+    askers: list[tuple[str, RequestContext | None]] = [
+        ("anonymous", None),
+        ("dr.hansen", p.context("dr.hansen")),
+        ("res.olsen", p.context("res.olsen", project="GENE-HEART-01")),
+    ]
+    answers: list[BeaconAnswer] = []
+    picked = [("common", common)] + ([("rare", rare_rows[0])] if rare_rows else [])
+    for label, row in picked:
+        variant_id = str(row["variant_id"])
+        for name, ctx in askers:
+            response = p.beacon.g_variants(
+                ctx,
+                base_url="http://127.0.0.1:8000/beacon",
+                client="demo",
+                params={**_beacon_query(variant_id), "requestedGranularity": "record"},
+            )
+            answers.append(
+                BeaconAnswer(
+                    name,
+                    p.beacon.audience(ctx).value,
+                    f"{variant_id} ({label}, AC {row['ac']})",
+                    _beacon_summary(response),
+                )
+            )
+    members, outsiders, panel, sites = 200, 60, 200, 4000
+    genotypes = simulate_genotypes(members + outsiders + panel, sites=sites, seed=2026)
+    setup = split_population(
+        genotypes, members=members, outsiders=outsiders, panel=panel, seed=2027
+    )
+    attack: list[AttackLine] = []
+    for defences in (
+        Defences("none"),
+        Defences("rare alleles hidden", suppression=True),
+        Defences("person budget (1 nat)", person_budget=1.0),
+        Defences("all (hidden, 100 queries, 1 nat)", suppression=True, user_queries=100,
+                 person_budget=1.0),
+    ):  # fmt: skip
+        rarest = attack_power(setup, defences, targets=50, order="rarest", seed=7)
+        shuffled = attack_power(setup, defences, targets=50, order="random", seed=7)
+        attack.append(
+            AttackLine(
+                defences.name,
+                rarest.power,
+                shuffled.power,
+                max(rarest.false_positive_rate, shuffled.false_positive_rate),
+                rarest.queries,
+            )
+        )
+    return BeaconDemo(
+        answers=answers,
+        attack=attack,
+        attack_setup=(
+            f"beacon of {members} simulated persons (msprime, {sites:,} sites), "
+            f"{outsiders} outsiders, the attacker's panel of {panel}; 50 targets each"
+        ),
     )
 
 

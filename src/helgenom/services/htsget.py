@@ -7,7 +7,12 @@ and end-of-file marker, checks the index, and records the layout in the catalog
 (``htsget_objects``). Clients then ask for it by its htsget id: the name given at
 registration (several formats may share a name, e.g. a BAM and a CRAM of the same reads;
 ``format`` chooses), the name with the format's extension (``NAME.bam``), or the data
-object's own id.
+object's own id. :meth:`HtsgetService.list` shows what is registered (operators). The
+secondary-analysis pipeline registers its own products (see
+:data:`helgenom.services.pipeline.HTSGET_PRODUCTS`): a sample's CRAM as ``SAMPLE``
+(``reads/SAMPLE``, ``reads/SAMPLE.cram``), its VCF as ``SAMPLE`` (``variants/SAMPLE``,
+``variants/SAMPLE.vcf.gz``) and its gVCF as ``SAMPLE.g`` (``variants/SAMPLE.g.vcf.gz``), the
+names of the pipeline's own files; a newer run's products take the names over.
 
 A ticket (:meth:`HtsgetService.ticket`) lists plaintext byte ranges of the object: the
 header blocks, the BGZF blocks or CRAM containers the index names for the regions, and
@@ -17,8 +22,8 @@ sent inline (a block may begin or end in the middle of a record, so it cannot be
 whole); so may a header that shares its last block with records. Only the index and
 those edge blocks are decrypted for a ticket. Each range is fetched from the data route
 (:meth:`HtsgetService.block`), which checks access again and reads only the Crypt4GH
-segments holding the range. Every call is one access
-decision and one audit entry (``object.put`` to register; ``object.read`` for tickets and
+segments holding the range. Every call is one access decision and one audit entry
+(``object.put`` to register; ``object.list`` to list; ``object.read`` for tickets and
 blocks).
 
 With a client's Crypt4GH public key, every block (data routes and inline ones) is a
@@ -431,18 +436,22 @@ class HtsgetService:
         *,
         index_object_id: str | None,
         name: str | None = None,
+        replace: bool = False,
     ) -> HtsgetRecord:
         """Serve a stored BAM, CRAM, VCF.gz or BCF object over htsget as ``name``
         (default: its object id), sliced with its index object (operators).
 
-        Registering the same object again updates its name and index.
+        Registering the same object again updates its name and index. With ``replace``,
+        an object *of the same sample* registered under the name and format is unregistered
+        first (it stays stored): a newer analysis of the sample takes over the name.
 
         Raises
         ------
         FormatError
             The object is not one of the formats, or the index is not one for it.
         ConflictError
-            Another object is registered under the same name and format.
+            Another object is registered under the same name and format (with ``replace``:
+            an object of another sample).
         """
         label = (name or object_id).strip()
         if not label or len(label) > 200 or "/" in label:
@@ -466,16 +475,25 @@ class HtsgetService:
             if index is not None:
                 self._check_index(layout, data, index)
             clash = grant.conn.execute(
-                sa.select(htsget_objects.c.object_id)
+                sa.select(htsget_objects.c.object_id, objects.c.sample_id)
+                .select_from(
+                    htsget_objects.join(objects, objects.c.id == htsget_objects.c.object_id)
+                )
                 .where(htsget_objects.c.name == label)
                 .where(htsget_objects.c.format == layout.format.value)
                 .where(htsget_objects.c.object_id != object_id)
             ).first()
+            replaced = ""
             if clash is not None:
-                raise ConflictError(
-                    f"{label!r} already names {layout.format.value} object {clash.object_id}: "
-                    "choose another name"
+                if not (replace and clash.sample_id == data.sample_id):
+                    raise ConflictError(
+                        f"{label!r} already names {layout.format.value} object "
+                        f"{clash.object_id}: choose another name"
+                    )
+                grant.conn.execute(
+                    htsget_objects.delete().where(htsget_objects.c.object_id == clash.object_id)
                 )
+                replaced = f", replacing object {clash.object_id}"
             now = dt.datetime.now(dt.UTC)
             values = {
                 "name": label,
@@ -495,7 +513,7 @@ class HtsgetService:
             grant.conn.execute(htsget_objects.insert().values(object_id=object_id, **values))
             grant.note = (
                 f"htsget registration as {label!r} ({layout.format.value}, index "
-                f"{index_object_id or 'none'})"
+                f"{index_object_id or 'none'}){replaced}"
             )
         return HtsgetRecord(
             name=label,
@@ -685,6 +703,38 @@ class HtsgetService:
             data = seal_for(recipient, data)
         return Block(data, start, end, size, recipient is not None)
 
+    # -- listing ----------------------------------------------------------------------------
+
+    def list(self, ctx: RequestContext, *, sample_id: str | None = None) -> list[HtsgetRecord]:
+        """Registered htsget objects of stored data, by name and format (operators; like
+        ``object list``: ids, sample ids, no persons)."""
+        joined = htsget_objects.join(objects, objects.c.id == htsget_objects.c.object_id)
+        query = (
+            sa.select(htsget_objects, objects.c.sample_id)
+            .select_from(joined)
+            .where(objects.c.state == "stored")
+            .order_by(htsget_objects.c.name, htsget_objects.c.format)
+        )
+        if sample_id is not None:
+            query = query.where(objects.c.sample_id == sample_id)
+        with self.gate.access(ctx, Action.OBJECT_LIST, resource="htsget_objects") as grant:
+            rows = grant.conn.execute(query).all()
+            grant.note = f"{len(rows)} htsget objects listed"
+        return [
+            HtsgetRecord(
+                name=r.name,
+                object_id=r.object_id,
+                format=HtsFormat(r.format),
+                index_object_id=r.index_object_id,
+                sample_id=r.sample_id,
+                header_end=int(r.header_end),
+                data_end=int(r.data_end),
+                registered_at=r.registered_at,
+                registered_by=r.registered_by,
+            )
+            for r in rows
+        ]
+
     # -- service info -----------------------------------------------------------------------
 
     @staticmethod
@@ -712,6 +762,8 @@ class HtsgetService:
 
 
 __all__ = [
+    "ENDPOINT_FORMATS",
+    "EXTENSIONS",
     "MAX_BLOCK_BYTES",
     "PUBLIC_KEY_HEADER",
     "Block",

@@ -12,6 +12,8 @@
     write the QC report (JSON, HTML with plots) and store every product encrypted
         (CRAM, CRAI, gVCF, VCF, their TBI indexes, QC, provenance, QC report),
         each with provenance naming the run, reference, software and input checksums
+    register the CRAM, VCF and gVCF with their indexes for htsget (see HTSGET_PRODUCTS;
+        each audited as object.put; a later run of the sample takes the names over)
     one transaction: run succeeded + QC metrics + sample -> qc_passed | qc_failed
         (with the reason) + audit entry
     delete the plaintext work folder
@@ -34,7 +36,7 @@ import enum
 import json
 import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,7 @@ from helgenom.core.models import ObjectKind, RequestContext, Sex
 from helgenom.core.quality import QcCheck, QcStatus, QcThresholds, QcVerdict, evaluate_qc
 from helgenom.core.samples import MAX_REASON_LENGTH, SampleState
 from helgenom.services.gate import Gate
+from helgenom.services.htsget import HtsgetService
 from helgenom.services.identity import new_id
 from helgenom.services.objects import ObjectService
 from helgenom.services.references import ReferenceRecord, ReferenceService, pipeline_adapters
@@ -82,6 +85,16 @@ OUTPUT_KINDS: dict[str, ObjectKind] = {
     "provenance": ObjectKind.OTHER,
 }
 """Every product stored for a run, in storing order, and its object kind."""
+HTSGET_PRODUCTS: dict[str, tuple[str, str]] = {
+    "cram": ("crai", ""),
+    "vcf": ("vcf_index", ""),
+    "gvcf": ("gvcf_index", ".g"),
+}
+"""Products served over htsget once stored: product -> (its index product, the suffix of
+its htsget name after the sample id). The names are those of the pipeline's files
+(``SAMPLE.cram``, ``SAMPLE.vcf.gz``, ``SAMPLE.g.vcf.gz``) without the extension, so a
+client asks for ``reads/SAMPLE`` (or ``reads/SAMPLE.cram``), ``variants/SAMPLE`` (or
+``variants/SAMPLE.vcf.gz``) and ``variants/SAMPLE.g`` (or ``variants/SAMPLE.g.vcf.gz``)."""
 RUNNABLE_STATES = frozenset({SampleState.SEQUENCED, SampleState.QC_FAILED, SampleState.ANALYSING})
 """A run starts from sequenced, re-analyses from qc_failed, resumes from analysing."""
 
@@ -153,6 +166,8 @@ class RunOutcome:
     verdict: QcVerdict
     sample_state: SampleState
     """The sample's state afterwards (qc_passed or qc_failed, unless moved meanwhile)."""
+    htsget: dict[str, str] = field(default_factory=dict)
+    """Product (see :data:`HTSGET_PRODUCTS`) -> the htsget name it is served as."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +253,7 @@ class PipelineService:
         gate: Gate,
         objects: ObjectService,
         references: ReferenceService,
+        htsget: HtsgetService,
         work_path: Path,
         thresholds: QcThresholds,
         default_cores: int = 2,
@@ -247,6 +263,8 @@ class PipelineService:
         self.gate = gate
         self.objects = objects
         self.references = references
+        self.htsget = htsget
+        """Registers the run's CRAM, VCF and gVCF for htsget."""
         self.work_path = work_path
         """Run folders (``HOME/work``), mode 0700: they hold decrypted reads."""
         self.thresholds = thresholds
@@ -472,13 +490,15 @@ class PipelineService:
             stored = self._store_products(
                 ctx, run_id, sample_id, reference, caller, inputs, workdir, outcome, verdict
             )
+            phase = "registering the products for htsget"
+            served = self._serve(ctx, sample_id, stored)
             phase = "recording the outcome"
             final_state = self._finish(ctx, run_id, facts, workdir_name, outcome, verdict, stored)
         except BaseException as exc:
             self._fail(ctx, run_id, facts, workdir, exc, phase)
             raise
         self._remove_workdirs(sample_id)
-        return RunOutcome(self._get_run(run_id), verdict, final_state)
+        return RunOutcome(self._get_run(run_id), verdict, final_state, served)
 
     def _prepare_workdir(self, workdir: Path) -> None:
         self.work_path.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -580,6 +600,22 @@ class PipelineService:
             )
             stored[name] = put.record.object_id
         return stored
+
+    def _serve(self, ctx: RequestContext, sample_id: str, stored: dict[str, str]) -> dict[str, str]:
+        """Register the stored CRAM, VCF and gVCF with their indexes for htsget (one
+        ``object.put`` entry each); product -> htsget name. An earlier run's products of the
+        sample give up the names; registering the same objects again changes nothing."""
+        served: dict[str, str] = {}
+        for product, (index, suffix) in HTSGET_PRODUCTS.items():
+            record = self.htsget.register(
+                ctx,
+                stored[product],
+                index_object_id=stored[index],
+                name=f"{sample_id}{suffix}",
+                replace=True,
+            )
+            served[product] = record.name
+        return served
 
     def _finish(
         self,
@@ -812,6 +848,7 @@ class PipelineService:
 __all__ = [
     "DEFAULT_CALLER",
     "EXECUTORS",
+    "HTSGET_PRODUCTS",
     "OUTPUT_KINDS",
     "PipelineRun",
     "PipelineService",

@@ -184,6 +184,7 @@ def open_platform(home: str | None = None, *, settings: Settings | None = None) 
         secondary_genes=settings.secondary_findings_genes,
     )
     directory = DirectoryService(catalog, gate, vault)
+    htsget = HtsgetService(catalog, gate, objects)
     tokens = TokenService(
         catalog,
         gate,
@@ -215,6 +216,7 @@ def open_platform(home: str | None = None, *, settings: Settings | None = None) 
             gate,
             objects,
             references,
+            htsget,
             settings.home / "work",
             thresholds,
             default_cores=settings.pipeline_cores,
@@ -237,7 +239,7 @@ def open_platform(home: str | None = None, *, settings: Settings | None = None) 
             settings.home / "beacon",
             environment="prod" if settings.environment.value == "production" else "dev",
         ),
-        htsget=HtsgetService(catalog, gate, objects),
+        htsget=htsget,
     )
 
 

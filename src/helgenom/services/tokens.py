@@ -10,10 +10,10 @@ is never logged or stored).
 * the instance's own issuer: signature, audience, expiry, and that the principal exists;
 * an external OpenID Connect provider of ``oidc_issuers``: an RS256 or ES256 signature by a
   key of the provider's JWKS (fetched from ``jwks_uri`` or by discovery and cached for
-  :data:`JWKS_TTL_SECONDS`, or read from a local file), ``iss``, ``aud`` and expiry; then the
-  configured claim (``sub`` by default) must name a registered principal (directly, or
-  through the issuer's ``principals`` table) whose role the issuer may sign in. Deny by
-  default: anything else is an :class:`AuthenticationError`;
+  :data:`JWKS_TTL_SECONDS`, or read from a local file, by :mod:`helgenom.adapters.jwks`),
+  ``iss``, ``aud`` and expiry; then the configured claim (``sub`` by default) must name a
+  registered principal (directly, or through the issuer's ``principals`` table) whose role
+  the issuer may sign in. Deny by default: anything else is an :class:`AuthenticationError`;
 * any other issuer is refused.
 
 A token of an external provider may carry a GA4GH Passport: ``ga4gh_passport_v1``, a list of
@@ -31,20 +31,17 @@ A JWKS that cannot be fetched is a :class:`StorageUnavailableError` (HTTP 503).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import re
 import secrets
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from helgenom.adapters import jwks
 from helgenom.adapters.catalog import Catalog
 from helgenom.adapters.keys import KeyStore
 from helgenom.core.access import Action
@@ -73,10 +70,8 @@ JWKS_TTL_SECONDS = 300.0
 """How long fetched signing keys are used before they are fetched again."""
 JWKS_REFRESH_SECONDS = 30.0
 """A token naming an unknown key id refetches the JWKS at most this often (key rotation)."""
-JWKS_TIMEOUT_SECONDS = 5.0
+JWKS_TIMEOUT_SECONDS = jwks.TIMEOUT_SECONDS
 """Time allowed to fetch a JWKS or discovery document."""
-MAX_JWKS_BYTES = 1 << 20
-"""Largest JWKS or discovery document read."""
 MAX_VISAS = 200
 """Most visas one passport may carry."""
 PASSPORT_CLAIM = "ga4gh_passport_v1"
@@ -142,32 +137,10 @@ def _short(value: object) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
-def _read_json_url(url: str, what: str) -> Any:
-    """GET ``url`` and parse its JSON body; a failure is StorageUnavailableError."""
-    if urlsplit(url).scheme not in ("https", "http"):
-        raise ConfigurationError(f"{url} is not an https:// URL: check jwks_uri and issuer")
-    # The scheme is http(s), checked above (never file: or another opener).
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=JWKS_TIMEOUT_SECONDS) as response:  # noqa: S310
-            body = response.read(MAX_JWKS_BYTES + 1)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or type(exc).__name__
-        raise StorageUnavailableError(
-            f"the {what} could not be fetched from {url} ({reason}); try again later, or "
-            "configure a local jwks_path for an air-gapped site"
-        ) from exc
-    if len(body) > MAX_JWKS_BYTES:
-        raise StorageUnavailableError(f"the {what} at {url} is larger than {MAX_JWKS_BYTES} bytes")
-    try:
-        return json.loads(body)
-    except ValueError as exc:
-        raise StorageUnavailableError(f"the {what} at {url} is not JSON") from exc
-
-
 class JwksSource:
     """The signing keys of one issuer: a JWKS URL, OIDC discovery, or a local JWKS file.
 
+    Fetching and parsing are :mod:`helgenom.adapters.jwks`'s; this class decides when.
     Keys fetched over HTTP are used for ``ttl`` seconds; a token naming a key id the cached
     set lacks refetches it (at most every :data:`JWKS_REFRESH_SECONDS`), so a rotated key is
     picked up. When a refetch fails the keys already held are still used. Only RSA keys
@@ -193,83 +166,39 @@ class JwksSource:
         self._lock = threading.Lock()
         self._keys: dict[str | None, Any] = {}
         self._fetched_at: float | None = None
-        self._file_stamp: tuple[float, int] | None = None
+        self._file_stamp: jwks.FileStamp | None = None
 
-    def _location(self) -> str:
-        """The JWKS URL: configured, or from the issuer's discovery document (kept)."""
-        if self.jwks_uri is not None:
-            return self.jwks_uri
-        url = self.issuer.rstrip("/") + "/.well-known/openid-configuration"
-        config = _read_json_url(url, f"OpenID configuration of issuer {self.issuer}")
-        if not isinstance(config, dict) or config.get("issuer") != self.issuer:
-            raise StorageUnavailableError(
-                f"the OpenID configuration at {url} is not for issuer {self.issuer}: "
-                "check the configured issuer, or give jwks_uri"
-            )
-        uri = config.get("jwks_uri")
-        parts = urlsplit(uri) if isinstance(uri, str) else None
-        loopback = parts is not None and parts.hostname in ("127.0.0.1", "::1", "localhost")
-        if parts is None or not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
-            raise StorageUnavailableError(
-                f"the OpenID configuration at {url} names no https jwks_uri"
-            )
-        self.jwks_uri = str(uri)
-        return self.jwks_uri
-
-    def _load(self) -> tuple[dict[str | None, Any], tuple[float, int] | None]:
-        """The keys, and the file's (mtime, size) when they come from a file."""
+    def _load(self) -> jwks.KeySet:
+        """The keys, from the file or the URL (discovered once, then kept)."""
         if self.jwks_path is not None:
-            try:
-                stat = self.jwks_path.stat()
-                document = json.loads(self.jwks_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise StorageUnavailableError(
-                    f"the JWKS file {self.jwks_path} of issuer {self.issuer} cannot be read "
-                    f"({type(exc).__name__}): put the issuer's JWKS there"
-                ) from None
-            return self._parse(document), (stat.st_mtime, stat.st_size)
-        location = self._location()
-        document = _read_json_url(location, f"signing keys (JWKS) of issuer {self.issuer}")
-        return self._parse(document), None
-
-    def _parse(self, document: Any) -> dict[str | None, Any]:
-        jwt = _jwt()
-        entries = document.get("keys") if isinstance(document, dict) else None
-        if not isinstance(entries, list):
-            raise StorageUnavailableError(
-                f"the JWKS of issuer {self.issuer} has no 'keys' list: check jwks_uri/jwks_path"
+            return jwks.read_key_set(
+                self.jwks_path, issuer=self.issuer, algorithms=EXTERNAL_ALGORITHMS
             )
-        keys: dict[str | None, Any] = {}
-        for entry in entries:
-            if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
-                continue
-            try:
-                key = jwt.PyJWK(entry)
-            except jwt.PyJWTError:
-                continue  # a key type this service does not accept
-            if key.algorithm_name in EXTERNAL_ALGORITHMS:
-                keys[entry.get("kid")] = key
-        return keys
+        if self.jwks_uri is None:
+            self.jwks_uri = jwks.discover_jwks_uri(self.issuer, timeout=JWKS_TIMEOUT_SECONDS)
+        return jwks.fetch_key_set(
+            self.jwks_uri,
+            issuer=self.issuer,
+            algorithms=EXTERNAL_ALGORITHMS,
+            timeout=JWKS_TIMEOUT_SECONDS,
+        )
 
     def _stale(self, now: float) -> bool:
         if self.jwks_path is not None:
-            try:
-                stat = self.jwks_path.stat()
-            except OSError:
-                return True
-            return (stat.st_mtime, stat.st_size) != self._file_stamp
+            stamp = jwks.file_stamp(self.jwks_path)
+            return stamp is None or stamp != self._file_stamp
         return self._fetched_at is None or now - self._fetched_at >= self.ttl
 
     def _refresh(self, now: float) -> None:
         try:
-            keys, stamp = self._load()
+            loaded = self._load()
         except StorageUnavailableError as exc:
             if not self._keys:
                 raise
             logger.warning("keeping the cached signing keys of issuer %s: %s", self.issuer, exc)
             self._fetched_at = now
             return
-        self._keys, self._fetched_at, self._file_stamp = keys, now, stamp
+        self._keys, self._fetched_at, self._file_stamp = loaded.keys, now, loaded.stamp
 
     def key(self, kid: str | None, alg: str) -> Any:
         """The public key with id ``kid`` for algorithm ``alg``.
