@@ -1042,3 +1042,20 @@ def test_a_bad_record_deep_in_a_chunk_is_reported_exactly(
         assert f"line {lineno} (chr1:{pos}): " in message, message
     assert problem in message
     assert list(work.iterdir()) == []
+
+
+def test_a_changed_reference_is_read_again(
+    ingest: Callable[..., IngestBatch], reference: Path
+) -> None:
+    """The per-process cache of a FASTA's index and memory map follows the file: a REF
+    that matched before is refused once the FASTA at the same path says otherwise."""
+    record = "chr1 32 . C T 50 PASS . GT 0/1"
+    assert ingest(vcf_text([record])).calls.num_rows == 1  # cached now
+    changed = SEQ[:31] + "G" + SEQ[32:]
+    time.sleep(0.01)  # a new modification time even on coarse clocks
+    reference.write_text(
+        ">chr1\n" + "\n".join(changed[i : i + 60] for i in range(0, len(changed), 60)) + "\n"
+    )
+    pysam.faidx(str(reference))
+    with pytest.raises(FormatError, match="REF"):
+        ingest(vcf_text([record]))

@@ -112,6 +112,12 @@ def run_api_tour(report: DemoReport) -> ApiTour:
             'curl -H "Authorization: Bearer $TOKEN" '
             f"http://127.0.0.1:8000/cases/{report.clinical.case_id}/report?format=pdf -o report.pdf"
         )
+    if report.pipeline is not None:
+        try_lines.append(
+            'curl -H "Authorization: Bearer $TOKEN" '
+            f"'http://127.0.0.1:8000/ga4gh/htsget/v1/reads/{report.pipeline.sample_id}"
+            "?referenceName=chr1&end=10000'"
+        )
     try:
         import uvicorn
 
@@ -121,7 +127,7 @@ def run_api_tour(report: DemoReport) -> ApiTour:
     except ImportError:
         return ApiTour([], try_lines, "the API needs its extra: pip install 'helgenom[api]'")
 
-    users = ["dr.hansen", "dr.nielsen", "citizen.anna", "res.olsen", "op.jensen"]
+    users = ["dr.hansen", "dr.nielsen", "citizen.anna", "res.olsen", "op.jensen", "gen.larsen"]
     with open_platform(str(home)) as p:
         admin = p.context()
         tokens = {u: p.tokens.issue(admin, u, parse_ttl("15m")).token for u in users}
@@ -190,10 +196,14 @@ def _tour(report: DemoReport) -> list[tuple[str, str]]:
         ]
     if report.pipeline is not None:
         cram = report.pipeline.run.outputs.get("cram")
+        sample = report.pipeline.sample_id
         if cram:
             steps += [
                 ("op.jensen", f"/ga4gh/drs/v1/objects/{cram}"),
                 ("res.olsen", f"/ga4gh/drs/v1/objects/{cram}"),
+                ("gen.larsen", f"/ga4gh/htsget/v1/reads/{sample}?referenceName=chr1&end=10000"),
+                ("gen.larsen", f"/ga4gh/htsget/v1/variants/{sample}?referenceName=chr1"),
+                ("anonymous", f"/ga4gh/htsget/v1/reads/{sample}"),
             ]
     return steps
 

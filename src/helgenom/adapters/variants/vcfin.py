@@ -625,19 +625,35 @@ class _Reference:
     """The instance's FASTA, read one window of bases at a time for the REF checks."""
 
     def __init__(self, fasta_path: Path, contigs: Mapping[str, int]) -> None:
-        try:
-            self.fasta = pysam.FastaFile(str(fasta_path))
-        except (OSError, ValueError) as exc:
-            raise ConfigurationError(
-                f"the reference FASTA {fasta_path} cannot be opened ({type(exc).__name__}); "
-                "prepare the instance's reference (FASTA with .fai index)"
-            ) from None
+        self._path = fasta_path
+        self._fasta: pysam.FastaFile | None = None
         self.contigs = contigs
         self.contig = ""
         self.length = 0
-        self._path = fasta_path
         self._map: npt.NDArray[np.uint8] | None = None
         self._index: dict[str, tuple[int, int, int, int]] | None = None
+        # A plain FASTA with a .fai read before by this process (an ingest batch parses
+        # many files against one reference) needs no htslib handle; else open it now, so
+        # that a missing or unreadable reference fails before any record is read.
+        self._key = _fasta_key(fasta_path)
+        cached = _FASTA_CACHE.get(self._key) if self._key is not None else None
+        if cached is not None:
+            self._index, self._map = cached
+        else:
+            self.fasta  # noqa: B018 - opens it, raising ConfigurationError
+
+    @property
+    def fasta(self) -> pysam.FastaFile:
+        """The FASTA through htslib, opened on first use."""
+        if self._fasta is None:
+            try:
+                self._fasta = pysam.FastaFile(str(self._path))
+            except (OSError, ValueError) as exc:
+                raise ConfigurationError(
+                    f"the reference FASTA {self._path} cannot be opened ({type(exc).__name__}); "
+                    "prepare the instance's reference (FASTA with .fai index)"
+                ) from None
+        return self._fasta
 
     def switch(self, contig: str) -> None:
         """Start reading ``contig``.
@@ -647,8 +663,9 @@ class _Reference:
         ConfigurationError
             The FASTA lacks the contig or has another length than the instance's build.
         """
+        entry = self._index.get(contig) if self._map is not None and self._index else None
         try:
-            length = self.fasta.get_reference_length(contig)
+            length = entry[0] if entry is not None else self.fasta.get_reference_length(contig)
         except KeyError:
             raise ConfigurationError(
                 f"the reference FASTA lacks contig {contig}, which the instance's build "
@@ -729,12 +746,35 @@ class _Reference:
             except (OSError, ValueError, UnicodeDecodeError):
                 self._map = None
             self._index = index
+            if self._key is not None and self._map is not None:
+                if len(_FASTA_CACHE) >= _FASTA_CACHE_SIZE:
+                    _FASTA_CACHE.pop(next(iter(_FASTA_CACHE)))
+                _FASTA_CACHE[self._key] = (index, self._map)
         return self._index
 
     def close(self) -> None:
-        """Close the FASTA."""
+        """Close the FASTA (a cached memory map stays with the cache)."""
         self._map = None
-        self.fasta.close()
+        if self._fasta is not None:
+            self._fasta.close()
+            self._fasta = None
+
+
+_FASTA_CACHE_SIZE = 4
+_FASTA_CACHE: dict[
+    tuple[str, int, int, int], tuple[dict[str, tuple[int, int, int, int]], npt.NDArray[np.uint8]]
+] = {}
+"""Per process: the .fai index and memory map of plain FASTAs read before, by path, size,
+modification time and the .fai's modification time (a changed file is read again)."""
+
+
+def _fasta_key(path: Path) -> tuple[str, int, int, int] | None:
+    try:
+        fasta = path.stat()
+        fai = Path(f"{path}.fai").stat()
+    except OSError:
+        return None
+    return str(path.resolve()), fasta.st_size, fasta.st_mtime_ns, fai.st_mtime_ns
 
 
 def _compatible(found: str, ref: str) -> bool:
