@@ -26,7 +26,8 @@ excluded.
 Writers
 -------
 One writer at a time (a lock file beside the tables): parsing and normalising run in
-parallel (``ingest_batch --workers N``), the commits one after another.
+parallel (``ingest_batch --workers N``, the next group's files while a group commits),
+the commits one after another.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,6 +97,8 @@ RELEASE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _VARIANT_ID = re.compile(r"^([A-Za-z0-9_.]+)-([0-9]+)-([ACGTNacgtn]+)-([ACGTNacgtn]+)$")
 _REGION = re.compile(r"^([A-Za-z0-9_.]+):([0-9,]+)-([0-9,]+)$")
 _LOCK_NAME = ".writer.lock"
+_IN_CHUNK = 500
+"""Values per ``IN (...)`` list (SQLite limits the bound parameters of a statement)."""
 
 
 def variant_adapters() -> Any:
@@ -282,11 +285,40 @@ class _Prepared:
     ingest_id: str
     sample_id: str
     person: str
-    sha256: str
+    sha256: str | None
+    """The input's SHA-256: the stored object's, or the file's when it was read before
+    parsing (the sample had ingests to compare with); None until the parse gives it."""
     source_name: str
     object_id: str | None
     batch: IngestBatch | None = None
     error: str | None = None
+
+    def take(self, batch: IngestBatch) -> None:
+        """Keep the parse's rows; the file's digest comes from the parse unless it was
+        read before, and then both must agree (else the file changed while read)."""
+        if self.sha256 is None:
+            self.sha256 = batch.sha256
+        elif self.object_id is None and batch.sha256 != self.sha256:
+            raise ConflictError(
+                f"the file of sample {self.sample_id} ({self.source_name}) changed while it "
+                f"was being ingested (SHA-256 {self.sha256} before parsing, {batch.sha256} "
+                "when parsed): ingest it again once it is complete"
+            )
+        self.batch = batch
+
+
+@dataclass
+class _Group:
+    """One group of a batch, staged and its parses started, waiting to be committed."""
+
+    prepared: list[_Prepared] = field(default_factory=list)
+    futures: dict[str, cf.Future[IngestBatch]] = field(default_factory=dict)
+    unchanged: list[IngestOutcome] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    """(sample id, error) of the files rejected while staging."""
+    raised: Exception | None = None
+    """An error that stops the batch, raised when the group's turn comes (after the
+    groups before it were committed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -540,7 +572,9 @@ class VariantService:
         Each group of up to ``group_size`` samples is one commit; an interrupted batch
         keeps its committed groups, and running it again skips the files already
         ingested (same sample and checksum) and redoes the rest. A rejected file is
-        reported and does not stop the others (unless ``stop_on_error``).
+        reported and does not stop the others (unless ``stop_on_error``). With workers,
+        the next group is staged and parsing while the current one commits; an error
+        that stops the batch there is raised after the current group's commit.
         """
         if workers < 0:
             raise InvalidInputError(f"workers must be 0 (in process) or more, not {workers}")
@@ -562,13 +596,11 @@ class VariantService:
         missing = [i.sample_id for i in items if i.sample_id not in facts]
         if missing:
             raise NotFoundError(f"no sample {missing[0]}: see helgenom sample status")
-        for item in items:
-            self.gate.authorise(
-                ctx,
-                Action.VARIANT_INGEST,
-                resource=f"sample/{item.sample_id}",
-                person=facts[item.sample_id].person,
-            )
+        self.gate.authorise_many(
+            ctx,
+            Action.VARIANT_INGEST,
+            [(f"sample/{i.sample_id}", facts[i.sample_id].person) for i in items],
+        )
         adapters = variant_adapters()
         reference, info = self.references.resolve(build)
         contigs = {name: length for name, length, _md5 in reference.contigs}
@@ -578,6 +610,7 @@ class VariantService:
         failed: list[tuple[str, str]] = []
         commits = 0
         done = 0
+        groups = [items[i : i + group_size] for i in range(0, len(items), group_size)]
         with tempfile.TemporaryDirectory(dir=self.work_path, prefix="variants-") as scratch:
             work = Path(scratch)
             os.chmod(work, 0o700)
@@ -587,47 +620,27 @@ class VariantService:
                 pool = cf.ProcessPoolExecutor(
                     max_workers=workers, mp_context=multiprocessing.get_context("forkserver")
                 )
+            parse = {
+                "reference_fasta": str(info.fasta_path),
+                "contigs": contigs,
+                "workdir": str(work),
+            }
+
+            def launch(index: int) -> _Group:
+                return self._launch(ctx, groups[index], facts, work, parse, pool, stop_on_error)
+
             try:
-                for start in range(0, len(items), group_size):
-                    group = items[start : start + group_size]
-                    prepared: list[_Prepared] = []
-                    futures: dict[str, cf.Future[IngestBatch]] = {}
-                    for item in group:
-                        try:
-                            staged = self._stage(ctx, item, facts[item.sample_id], work)
-                        except HelgenomError as exc:
-                            if stop_on_error:
-                                raise
-                            failed.append((item.sample_id, str(exc)))
-                            continue
-                        if isinstance(staged, IngestOutcome):
-                            unchanged.append(staged)
-                            continue
-                        prep, input_path = staged
-                        arguments = {
-                            "path": str(input_path),
-                            "sample_name": item.vcf_sample or item.sample_id,
-                            "reference_fasta": str(info.fasta_path),
-                            "contigs": contigs,
-                            "ingest_id": prep.ingest_id,
-                            "sample_id": item.sample_id,
-                            "workdir": str(work),
-                        }
-                        if pool is None:
-                            try:
-                                prep.batch = _parse(arguments)
-                            except HelgenomError as exc:
-                                if stop_on_error:
-                                    raise
-                                prep.error = str(exc)
-                        else:
-                            futures[prep.ingest_id] = pool.submit(_parse, arguments)
-                        prepared.append(prep)
-                    for prep in prepared:
-                        future = futures.get(prep.ingest_id)
+                group = launch(0)
+                for index in range(len(groups)):
+                    if group.raised is not None:
+                        raise group.raised
+                    unchanged.extend(group.unchanged)
+                    failed.extend(group.failed)
+                    for prep in group.prepared:
+                        future = group.futures.get(prep.ingest_id)
                         if future is not None:
                             try:
-                                prep.batch = future.result()
+                                prep.take(future.result())
                             except HelgenomError as exc:
                                 if stop_on_error:
                                     raise
@@ -635,14 +648,20 @@ class VariantService:
                         done += 1
                         if progress is not None:
                             progress(done, len(items))
-                    good = [p for p in prepared if p.batch is not None]
-                    failed.extend((p.sample_id, str(p.error)) for p in prepared if p.error)
+                    later = index + 1 < len(groups)
+                    upcoming = launch(index + 1) if later and pool is not None else None
+                    # (with workers, the next group parses while this one commits)
+                    good = [p for p in group.prepared if p.batch is not None]
+                    failed.extend((p.sample_id, str(p.error)) for p in group.prepared if p.error)
                     if good:
                         committed.extend(self._commit(ctx, good, adapters))
                         commits += 1
-                    for prep in prepared:
-                        with contextlib.suppress(FileNotFoundError):
-                            shutil.rmtree(work / prep.ingest_id)
+                    for prep in group.prepared:
+                        if prep.object_id is not None:  # only objects are decrypted into work
+                            with contextlib.suppress(FileNotFoundError):
+                                shutil.rmtree(work / prep.ingest_id)
+                    if later:
+                        group = upcoming if upcoming is not None else launch(index + 1)
             finally:
                 if pool is not None:
                     pool.shutdown(cancel_futures=True)
@@ -650,10 +669,86 @@ class VariantService:
             progress(len(items), len(items))
         return BatchOutcome(committed, unchanged, failed, commits)
 
+    def _launch(
+        self,
+        ctx: RequestContext,
+        items: Sequence[BatchItem],
+        facts: dict[str, _SampleFacts],
+        work: Path,
+        parse: dict[str, Any],
+        pool: cf.Executor | None,
+        stop_on_error: bool,
+    ) -> _Group:
+        """Stage a group's inputs and parse them (in process) or submit their parses.
+
+        An error that stops the batch is kept in the group (raised at its turn), so
+        that a group staged early never keeps the one before it from its commit.
+        """
+        group = _Group()
+        try:
+            ingests = self._ingest_rows([i.sample_id for i in items])
+            for item in items:
+                try:
+                    staged = self._stage(
+                        ctx, item, facts[item.sample_id], work, ingests[item.sample_id]
+                    )
+                except HelgenomError as exc:
+                    if stop_on_error:
+                        raise
+                    group.failed.append((item.sample_id, str(exc)))
+                    continue
+                if isinstance(staged, IngestOutcome):
+                    group.unchanged.append(staged)
+                    continue
+                prep, input_path = staged
+                arguments = {
+                    **parse,
+                    "path": str(input_path),
+                    "sample_name": item.vcf_sample or item.sample_id,
+                    "ingest_id": prep.ingest_id,
+                    "sample_id": item.sample_id,
+                }
+                if pool is None:
+                    try:
+                        prep.take(_parse(arguments))
+                    except HelgenomError as exc:
+                        if stop_on_error:
+                            raise
+                        prep.error = str(exc)
+                else:
+                    group.futures[prep.ingest_id] = pool.submit(_parse, arguments)
+                group.prepared.append(prep)
+        except Exception as exc:
+            group.raised = exc
+        return group
+
+    def _ingest_rows(self, sample_ids: Sequence[str]) -> dict[str, list[Any]]:
+        """The ``variant_ingests`` rows of each sample (one query per 500 samples)."""
+        found: dict[str, list[Any]] = {s: [] for s in sample_ids}
+        with self.catalog.begin() as conn:
+            for start in range(0, len(sample_ids), _IN_CHUNK):
+                chunk = list(sample_ids[start : start + _IN_CHUNK])
+                for row in conn.execute(
+                    sa.select(variant_ingests).where(variant_ingests.c.sample_id.in_(chunk))
+                ):
+                    found[str(row.sample_id)].append(row)
+        return found
+
     def _stage(
-        self, ctx: RequestContext, item: BatchItem, facts: _SampleFacts, work: Path
+        self,
+        ctx: RequestContext,
+        item: BatchItem,
+        facts: _SampleFacts,
+        work: Path,
+        rows: Sequence[Any],
     ) -> IngestOutcome | tuple[_Prepared, Path]:
-        """The input on disk (decrypted from the store if need be), checked against the catalog."""
+        """The input on disk (decrypted from the store if need be), checked against the
+        sample's ingests ``rows``.
+
+        A file's SHA-256 is read here only when the sample has ingests to compare it
+        with (unchanged, another file, or an interrupted ingest to resume); otherwise
+        the parse computes it.
+        """
         if item.object_id is not None:
             with self.catalog.begin() as conn:
                 row = conn.execute(
@@ -672,18 +767,14 @@ class VariantService:
                 raise InvalidInputError(
                     f"object {item.object_id} is a {row.kind}, not a VCF or gVCF"
                 )
-            sha = str(row.plaintext_sha256)
+            sha: str | None = str(row.plaintext_sha256)
             source_name = f"object {item.object_id}"
         else:
             assert item.path is not None
             if not item.path.is_file():
                 raise NotFoundError(f"no file {item.path}")
-            sha = pipeline_adapters().reference.file_sha256(item.path)
+            sha = pipeline_adapters().reference.file_sha256(item.path) if rows else None
             source_name = item.path.name[:255]
-        with self.catalog.begin() as conn:
-            rows = conn.execute(
-                sa.select(variant_ingests).where(variant_ingests.c.sample_id == item.sample_id)
-            ).all()
         same = next((r for r in rows if r.input_sha256 == sha), None)
         other = next((r for r in rows if r.status == "committed" and r.input_sha256 != sha), None)
         if same is not None and same.status == "committed":
@@ -695,6 +786,7 @@ class VariantService:
                 decision="allow",
                 reason=f"already ingested as {same.id}; nothing changed",
             )
+            assert sha is not None
             return IngestOutcome(
                 same.id,
                 item.sample_id,
@@ -712,9 +804,9 @@ class VariantService:
                 "sample"
             )
         ingest_id = same.id if same is not None else new_id("ING")
-        folder = work / ingest_id
-        folder.mkdir(mode=0o700)
         if item.object_id is not None:
+            folder = work / ingest_id
+            folder.mkdir(mode=0o700)
             input_path = folder / "input.vcf.gz"
             self.objects.get(ctx, item.object_id, input_path)
         else:
@@ -735,8 +827,7 @@ class VariantService:
             with self.catalog.begin() as conn:
                 last = self._last_commit(conn)
                 counted = [] if last is None else self._committed_samples(conn, last.seq)
-                for prep in prepared:
-                    self._mark_writing(conn, ctx, prep)
+                self._mark_writing(conn, ctx, prepared)
             base = last.snapshot if last is not None else adapters.tables.Snapshot(0, 0, 0)
             if tables.current() != base:
                 tables.discard_after(base)  # rows of an ingest interrupted before its commit
@@ -746,8 +837,8 @@ class VariantService:
                 last is not None and state.counts_version != last.counts_version
             ):
                 counts = self._rebuild_counts(counts, counted, base)
-            known = set(tables.read("variants", base.variants).column("variant_id").to_pylist())
             variants = pa.concat_tables([b.variants for b in batches])
+            fresh_sites = self._new_sites(tables, base, batches)
             snapshot = tables.append(
                 variants,
                 pa.concat_tables([b.calls for b in batches]),
@@ -788,25 +879,19 @@ class VariantService:
                 ).inserted_primary_key
                 assert inserted is not None
                 seq = int(inserted[0])
-                new_sites = 0
-                for prep in prepared:
+                new_sites = sum(fresh_sites)
+                updates: list[dict[str, Any]] = []
+                for prep, fresh in zip(prepared, fresh_sites, strict=True):
                     assert prep.batch is not None
-                    ids = set(prep.batch.variants.column("variant_id").to_pylist())
-                    fresh = len(ids - known)
-                    known |= ids
-                    new_sites += fresh
-                    conn.execute(
-                        variant_ingests.update()
-                        .where(variant_ingests.c.id == prep.ingest_id)
-                        .values(
-                            status="committed",
-                            variants_new=fresh,
-                            calls=prep.batch.calls.num_rows,
-                            ref_blocks=prep.batch.ref_blocks.num_rows,
-                            committed_at=_now(),
-                            commit_seq=seq,
-                            error=None,
-                        )
+                    assert prep.sha256 is not None
+                    updates.append(
+                        {
+                            "b_id": prep.ingest_id,
+                            "b_new": fresh,
+                            "b_calls": prep.batch.calls.num_rows,
+                            "b_blocks": prep.batch.ref_blocks.num_rows,
+                            "b_at": _now(),
+                        }
                     )
                     outcomes.append(
                         IngestOutcome(
@@ -820,39 +905,106 @@ class VariantService:
                             int(seq),
                         )
                     )
+                conn.execute(
+                    variant_ingests.update()
+                    .where(variant_ingests.c.id == sa.bindparam("b_id"))
+                    .values(
+                        status="committed",
+                        variants_new=sa.bindparam("b_new"),
+                        calls=sa.bindparam("b_calls"),
+                        ref_blocks=sa.bindparam("b_blocks"),
+                        committed_at=sa.bindparam("b_at"),
+                        commit_seq=seq,
+                        error=None,
+                    ),
+                    updates,
+                )
                 grant.note = (
                     f"commit {seq}: {len(prepared)} sample(s), {new_sites} new sites, "
                     f"{sum(o.calls for o in outcomes)} calls"
                 )
         return outcomes
 
-    def _mark_writing(self, conn: Connection, ctx: RequestContext, prep: _Prepared) -> None:
-        exists = conn.execute(
-            sa.select(variant_ingests.c.id).where(variant_ingests.c.id == prep.ingest_id)
-        ).first()
-        values = {
-            "status": "writing",
-            "started_at": _now(),
-            "started_by": ctx.actor.name,
-            "object_id": prep.object_id,
-            "source_name": prep.source_name,
-        }
-        if exists is None:
-            conn.execute(
-                variant_ingests.insert().values(
-                    id=prep.ingest_id,
-                    sample_id=prep.sample_id,
-                    input_sha256=prep.sha256,
-                    format_version=INGEST_FORMAT_VERSION,
-                    **values,
+    @staticmethod
+    def _new_sites(
+        tables: VariantTables, base: Snapshot, batches: Sequence[IngestBatch]
+    ) -> list[int]:
+        """Sites each batch adds, in order: its variant ids that the database did not hold
+        at ``base`` and no earlier batch of the group brought.
+
+        Reads only the ``variant_id`` column at ``base`` and keeps the group's ids, not
+        the database's, in memory.
+        """
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        rows = pa.concat_tables(
+            [
+                pa.table(
+                    {
+                        "variant_id": b.variants.column("variant_id").cast(pa.string()),
+                        "order": pa.repeat(pa.scalar(i, pa.int32()), b.variants.num_rows),
+                    }
+                )
+                for i, b in enumerate(batches)
+            ]
+        )
+        fresh = [0] * len(batches)
+        if not rows.num_rows:
+            return fresh
+        group = pc.unique(rows.column("variant_id"))
+        stored = tables.dataset("variants", base.variants).to_table(columns=["variant_id"])
+        column = stored.column("variant_id").cast(pa.string())
+        held = pc.filter(column, pc.is_in(column, value_set=group)).combine_chunks()
+        rows = rows.filter(pc.invert(pc.is_in(rows.column("variant_id"), value_set=held)))
+        first = rows.group_by("variant_id").aggregate([("order", "min")])
+        per = first.group_by("order_min").aggregate([("order_min", "count")])
+        for order, count in zip(
+            per.column("order_min").to_pylist(),
+            per.column("order_min_count").to_pylist(),
+            strict=True,
+        ):
+            fresh[int(order)] = int(count)
+        return fresh
+
+    @staticmethod
+    def _mark_writing(conn: Connection, ctx: RequestContext, prepared: Sequence[_Prepared]) -> None:
+        """Record the group's ingests as ``writing`` (new rows, or resumed ones updated)."""
+        ids = [p.ingest_id for p in prepared]
+        existing: set[str] = set()
+        for start in range(0, len(ids), _IN_CHUNK):
+            existing.update(
+                str(r.id)
+                for r in conn.execute(
+                    sa.select(variant_ingests.c.id).where(
+                        variant_ingests.c.id.in_(ids[start : start + _IN_CHUNK])
+                    )
                 )
             )
-        else:
-            conn.execute(
-                variant_ingests.update()
-                .where(variant_ingests.c.id == prep.ingest_id)
-                .values(**values)
-            )
+        now = _now()
+        common = {"status": "writing", "started_at": now, "started_by": ctx.actor.name}
+        fresh = [
+            {
+                "id": p.ingest_id,
+                "sample_id": p.sample_id,
+                "input_sha256": p.sha256,
+                "format_version": INGEST_FORMAT_VERSION,
+                "object_id": p.object_id,
+                "source_name": p.source_name,
+                **common,
+            }
+            for p in prepared
+            if p.ingest_id not in existing
+        ]
+        if fresh:
+            conn.execute(variant_ingests.insert(), fresh)
+        for prep in prepared:
+            if prep.ingest_id in existing:
+                conn.execute(
+                    variant_ingests.update()
+                    .where(variant_ingests.c.id == prep.ingest_id)
+                    .values(object_id=prep.object_id, source_name=prep.source_name, **common)
+                )
 
     def _rebuild_counts(self, counts: Any, counted: list[str], base: Snapshot) -> Any:
         """Recount every committed sample (the counts were left ahead of or behind the catalog)."""
