@@ -450,6 +450,10 @@ def run(
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+            log = (work / "server.log").read_text(errors="replace")
+            if "Traceback" in log:
+                console.print("[red]the server logged errors; the last of its log:[/]")
+                console.print(log[-6000:], markup=False, highlight=False)
     return report
 
 

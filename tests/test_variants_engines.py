@@ -12,6 +12,7 @@ test session.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -541,6 +542,25 @@ def test_genotypes(engine: VariantEngine, corpus: Loaded) -> None:
     assert (m2.call_gt, m2.gq, m2.dp) == (None, MIN_GQ, 25)  # from its reference block
     f2 = engine.genotypes(corpus.snapshot, "F2", [V_AUTO])[0]
     assert f2.gq == MIN_GQ - 1  # the block too weak to call
+
+
+def test_duckdb_queries_from_many_threads_agree(corpus: Loaded) -> None:
+    """The API answers in a thread pool over one engine: concurrent queries must not
+    collide on the views they create, and each must give the single-thread answer."""
+    engine = DuckDbEngine(corpus.tables, threads=2)
+    try:
+        alone = engine.frequencies(corpus.snapshot, SAMPLES_T).to_pylist()
+        looked = engine.lookup(corpus.snapshot, [V_AUTO, V_MA_C]).to_pylist()
+
+        def work(i: int) -> bool:
+            if i % 2:
+                return bool(engine.frequencies(corpus.snapshot, SAMPLES_T).to_pylist() == alone)
+            return bool(engine.lookup(corpus.snapshot, [V_AUTO, V_MA_C]).to_pylist() == looked)
+
+        with cf.ThreadPoolExecutor(max_workers=8) as pool:
+            assert all(pool.map(work, range(64)))
+    finally:
+        engine.close()
 
 
 def test_bad_arguments(corpus: Loaded) -> None:

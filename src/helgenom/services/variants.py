@@ -616,10 +616,11 @@ class VariantService:
             os.chmod(work, 0o700)
             pool: cf.Executor | None = None
             if workers > 0:
-                # forkserver: the engine's threads (DuckDB, Spark's JVM gateway) never fork
-                pool = cf.ProcessPoolExecutor(
-                    max_workers=workers, mp_context=multiprocessing.get_context("forkserver")
-                )
+                # forkserver: the engine's threads (DuckDB, Spark's JVM gateway) never
+                # fork; the server imports the parser once, each worker is forked from it
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["helgenom.adapters.variants.vcfin"])
+                pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=context)
             parse = {
                 "reference_fasta": str(info.fasta_path),
                 "contigs": contigs,

@@ -15,6 +15,7 @@ string_view)``).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -27,6 +28,8 @@ from helgenom.adapters.variants.tables import VariantTables
 from helgenom.core.errors import StorageUnavailableError
 
 _RELATION = re.compile(r"\{([a-z]+)\}")
+_QUERIES = itertools.count()
+"""Numbers the queries of a process (``next`` on a count is atomic under the GIL)."""
 
 
 class DuckDbEngine(VariantEngine):
@@ -88,18 +91,26 @@ class DuckDbEngine(VariantEngine):
     def _execute(
         self, sql: str, params: dict[str, Any], relations: Mapping[str, Source]
     ) -> pa.Table:
+        # Views live in the database's catalog, which every cursor shares: each query
+        # names its own (concurrent queries of the API's threads would otherwise alter
+        # one view at once, a DuckDB write-write conflict) and drops them afterwards.
+        tag = f"{next(_QUERIES):x}"
         cursor = self._db.cursor()
+        views: list[str] = []
         try:
             for name, source in relations.items():
                 if isinstance(source, TableRef):
-                    self._view(cursor, f"rel_{name}", source)
+                    views.append(f"rel_{name}_{tag}")
+                    self._view(cursor, views[-1], source)
                 else:
-                    cursor.register(f"rel_{name}", source)
-            text = _RELATION.sub(lambda m: f"rel_{m.group(1)}", sql)
+                    cursor.register(f"rel_{name}_{tag}", source)
+            text = _RELATION.sub(lambda m: f"rel_{m.group(1)}_{tag}", sql)
             result = cursor.sql(text, params=params).to_arrow_table()
         except duckdb.IOException as exc:
             raise StorageUnavailableError(f"the variant tables cannot be read: {exc}") from None
         finally:
+            for view in views:
+                cursor.execute(f"DROP VIEW IF EXISTS {view}")
             cursor.close()
         return result
 
