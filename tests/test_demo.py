@@ -60,6 +60,17 @@ def test_demo_runs_and_leaks_nothing(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert "Research allele frequencies with and without" in output
     assert re.search(r"60 samples counted before the withdrawals, 54 after", output), output
     assert "Ranked candidates" in output
+    # The trio went through the pipeline: reads added, one run per member, gVCFs ingested.
+    assert re.search(r"Trio sequencing: [\d,]+ \+ [\d,]+ \+ [\d,]+ read pairs simulated", output)
+    runs = re.findall(
+        r"^  (proband|mother|father) S-\S+: [\d,]+ read pairs -> RUN-\S+ -> qc_", output, re.M
+    )
+    assert runs == ["proband", "mother", "father"], output
+    assert "parentage confirmed" in output
+    table = output[output.index("Ranked candidates") : output.index("Geneticist's override")]
+    for gene, mode in (("SCN1A", "de_novo"), ("CFTR", "compound_h"), ("PAH", "autosomal_")):
+        assert re.search(rf"│ {gene}\s+│.*│ {mode}", table), table
+    assert table.count("│ CFTR ") == 2, table
     assert re.search(r"Report RPT-\S+ signed and issued \(positive\)", output), output
     assert "Re-analysis: CASE-" in output
     # The Beacon per audience and the attack with and without defences.

@@ -267,6 +267,33 @@ def test_quality_filter_demotes_poorly_covered_parent() -> None:
     assert "father not called" in filtered[0].reason
 
 
+def test_parental_blocks_without_gq_count_by_their_depth() -> None:
+    """bcftools writes no GQ in its depth-banded gVCF blocks: a parent's hom-ref block
+    proves the de novo when deep enough, and not when shallow or without a depth."""
+    quality = QualityFilter(min_gq=20, min_dp_without_gq=8)
+
+    def de_novo(mother_dp: int | None) -> tuple[InheritanceMode, Certainty]:
+        v = VariantCalls(
+            "v1",
+            "G",
+            A,
+            SiteCall(Zygosity.HET, gq=99, dp=40),
+            SiteCall(Zygosity.HOM_REF, gq=None, dp=mother_dp),
+            SiteCall(Zygosity.HOM_REF, gq=None, dp=25),
+        )
+        mode = classify_variant(v, child_sex=MALE, quality=quality)[0]
+        return mode.mode, mode.certainty
+
+    assert de_novo(12) == (DN, FITS)
+    assert de_novo(8) == (DN, FITS)
+    assert de_novo(5) == (DN, POSS)
+    assert de_novo(None) == (DN, POSS)
+    # without the rule a GQ-less block is a no-call, as before
+    strict = QualityFilter(min_gq=20)
+    assert strict.apply(SiteCall(Zygosity.HOM_REF, gq=None, dp=40)) is Zygosity.NO_CALL
+    assert quality.apply(SiteCall(Zygosity.HOM_REF, gq=5, dp=40)) is Zygosity.NO_CALL
+
+
 def test_invalid_inputs() -> None:
     with pytest.raises(InvalidInputError, match="hemi"):
         classify_variant(variant("hemi", "het", "het", A), child_sex=MALE)

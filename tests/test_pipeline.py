@@ -37,12 +37,18 @@ from helgenom.adapters.pipeline import (
 from helgenom.adapters.pipeline.alignment import align_pairs, strip_mate_suffix
 from helgenom.adapters.pipeline.callers import resolve_caller
 from helgenom.adapters.pipeline.qc import (
+    VariantSummary,
+    build_qc,
     contamination_indicator,
     histogram_median,
     infer_sex,
     parse_markdup_stats,
 )
-from helgenom.adapters.pipeline.reference import REFERENCE_FORMAT_VERSION
+from helgenom.adapters.pipeline.reference import (
+    ACGT_CACHE_NAME,
+    REFERENCE_FORMAT_VERSION,
+    acgt_by_contig,
+)
 from helgenom.adapters.pipeline.validation import EDGE_MARGIN, Allele, compare_to_truth
 from helgenom.core.errors import (
     ConflictError,
@@ -619,6 +625,44 @@ def test_infer_sex() -> None:
         "undetermined: no chrX/chrY in reference"
     )
     assert infer_sex({"chrX": 30}, {"chrX": 100})["inferred_sex"].startswith("undetermined")
+
+
+def test_acgt_by_contig_counts_sequence_and_keeps_it(tmp_path: Path) -> None:
+    source = tmp_path / "in.fa"
+    source.write_text(">c1\nACGTNNNNacgt\n>chrX\n" + "N" * 100 + "ACGT" * 5 + "\n")
+    info = prepare_reference(source, tmp_path / "ref", "T1")
+    assert acgt_by_contig(info) == {"c1": 8, "chrX": 20}
+    cache = info.folder / ACGT_CACHE_NAME
+    assert cache.is_file()
+    cache.write_text('{"sha256": "another reference", "contigs": {"c1": 1}}')
+    assert acgt_by_contig(info) == {"c1": 8, "chrX": 20}  # stale: counted again
+
+
+def test_sex_is_inferred_from_depth_over_sequence_not_padding() -> None:
+    """A female whose chrX is mostly N padding (a test genome) is not called male: the
+    depth of each contig is taken over its A/C/G/T bases."""
+    coverage = "\n".join(
+        [
+            "#rname\tstartpos\tendpos\tnumreads\tcovbases\tcoverage\tmeandepth\tmeanbaseq\tmeanmapq",
+            "chr1\t1\t1000\t100\t1000\t100\t30\t30\t60",
+            "chrX\t1\t3000\t100\t1000\t33.3\t10\t30\t60",  # 2,000 bp of N
+        ]
+    )
+    document = {
+        "sample_id": "S1",
+        "build": "T",
+        "contig_lengths": {"chr1": 1000, "chrX": 3000},
+        "acgt_length": 2000,
+        "stats_text": "",
+        "coverage_text": coverage,
+        "markdup_text": "",
+        "variants": VariantSummary(),
+    }
+    padded = build_qc(**document)  # type: ignore[arg-type]
+    assert padded["sex"]["inferred_sex"] != "female"
+    fixed = build_qc(**document, contig_acgt={"chr1": 1000, "chrX": 1000})  # type: ignore[arg-type]
+    assert fixed["sex"]["x_autosome_ratio"] == 1.0
+    assert fixed["sex"]["inferred_sex"] == "female"
 
 
 def test_contamination_indicator_widens_with_a_second_sample() -> None:

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helgenom.adapters.variants import schema
+from helgenom.adapters.variants import schema, vcfin
 from helgenom.adapters.variants.cohort import simulate_cohort
 from helgenom.adapters.variants.vcfcheck import ChunkScanner
 from helgenom.adapters.variants.vcfin import IngestBatch, check_vcf, read_sample_vcf
@@ -1059,3 +1059,312 @@ def test_a_changed_reference_is_read_again(
     pysam.faidx(str(reference))
     with pytest.raises(FormatError, match="REF"):
         ingest(vcf_text([record]))
+
+
+# --- GATK gVCF variant lines (ALT X,<NON_REF>) in bulk ----------------------------------------
+
+GATK_DEFINITIONS = (
+    '##FORMAT=<ID=PL,Number=G,Type=Integer,Description="Genotype likelihoods">\n'
+    '##FORMAT=<ID=SB,Number=4,Type=Integer,Description="Strand bias">\n'
+    '##INFO=<ID=BaseQRankSum,Number=1,Type=Float,Description="Base quality rank sum">\n'
+    '##INFO=<ID=DB,Number=0,Type=Flag,Description="dbSNP membership">\n'
+    '##INFO=<ID=DP,Number=1,Type=Integer,Description="Depth">\n'
+    '##INFO=<ID=ExcessHet,Number=1,Type=Float,Description="Excess heterozygosity">\n'
+    '##INFO=<ID=MLEAC,Number=A,Type=Integer,Description="MLE allele counts">\n'
+    '##INFO=<ID=MLEAF,Number=A,Type=Float,Description="MLE allele frequencies">\n'
+    '##INFO=<ID=MQRankSum,Number=1,Type=Float,Description="Mapping quality rank sum">\n'
+    '##INFO=<ID=RAW_MQandDP,Number=2,Type=Integer,Description="Raw MQ and DP">\n'
+    '##INFO=<ID=ReadPosRankSum,Number=1,Type=Float,Description="Read position rank sum">\n'
+)
+"""The FORMAT and INFO fields HaplotypeCaller writes (beyond those of :data:`HEADER`)."""
+GATK_HEADER = BIG_HEADER.replace("#CHROM", GATK_DEFINITIONS + "#CHROM")
+GATK_FORMAT = "GT:AD:DP:GQ:PL:SB"
+GATK_GTS = ["0/1", "1/1", "0/2", "1/2", "2/2", "0|1", "1|2", "./1", "1/.", "0/0", "./.",
+            "1", "2", "0", ".", "2|0", "./2"]  # fmt: skip
+"""Genotypes of X,<NON_REF> lines: het, hom-alt, the NON_REF allele, 0/0, no-calls,
+phased and haploid (chrX-like)."""
+
+
+def _gatk_info(k: int, n_alt: int) -> str:
+    """INFO as HaplotypeCaller writes it on variant lines (keys in ASCII order, the rank
+    sums on some lines only), or '.'."""
+    shape = k % 5
+    if shape == 4:
+        return "."
+    counts = ",".join(["1"] + ["0"] * (n_alt - 1))
+    freqs = ",".join(["0.500"] + ["0.00"] * (n_alt - 1))
+    ranks = shape in (0, 2)
+    return ";".join(
+        [
+            *(["BaseQRankSum=-1.318"] if ranks else []),
+            *(["DB"] if shape == 2 else []),
+            f"DP={k % 90 + 2}",
+            "ExcessHet=3.0103",
+            f"MLEAC={counts}",
+            f"MLEAF={freqs}",
+            *(["MQRankSum=0.000"] if ranks else []),
+            f"RAW_MQandDP={k * 3600},{k % 90 + 2}",
+            *(["ReadPosRankSum=2.365e-01"] if ranks else []),
+        ]
+    )
+
+
+def _gatk_sample(gt: str, k: int, *, ad: bool = True, pl: bool = True) -> str:
+    alleles = re.split(r"[/|]", gt)
+    n_pl = 6 if len(alleles) == 2 else 3
+    return ":".join(
+        [
+            gt,
+            f"{k % 13},{k % 17},{k % 3}" if ad else ".",
+            f"{k % 40 + 1}",
+            f"{k % 99}" if k % 11 else ".",
+            ",".join(str((k + j) % 500) for j in range(n_pl)) if pl else ".",
+            f"{k % 5},{k % 6},{k % 7},{k % 8}",
+        ]
+    )
+
+
+def _gatk_lines(seq: str, count: int, *, indel: bool = False) -> list[str]:
+    """GATK gVCF data lines, most of them X,<NON_REF> variant lines of every genotype
+    form (AD and PL present and '.', filtered, soft-masked REF), between reference
+    blocks, plain SNVs, three-allele lines and (``indel``) one deletion."""
+    lines = []
+    for k in range(count):
+        pos = 5 + 7 * k
+        ref = seq[pos - 1]
+        alt = _other(ref)
+        gt = GATK_GTS[k % len(GATK_GTS)]
+        shape = k % 23
+        fields = [ref, f"{alt},<NON_REF>", f"{k % 500}.64", ".", _gatk_info(k, 2), GATK_FORMAT]
+        sample = _gatk_sample(gt, k, ad=shape != 3, pl=shape != 4)
+        if shape == 5:
+            fields[3] = "LowQual"
+        elif shape in (6, 16):
+            fields = [ref, "<NON_REF>", ".", ".", f"END={pos + 5}", "GT:DP:GQ:MIN_DP:PL"]
+            sample = "0/0:30:25:20:0,30,450"
+        elif shape == 7:
+            fields[1] = alt
+            fields[4] = _gatk_info(k, 1)
+            sample = f"0/1:{k % 13},{k % 17}:30:40:1,0,1:1,2,3,4"
+        elif shape == 8:
+            fields[1] = f"{alt},{_other(alt)},<NON_REF>"
+            fields[4] = _gatk_info(k, 3)
+            sample = "1/2:1,2,3,0:9:9:" + ",".join(["7"] * 10) + ":1,2,3,4"
+        elif shape == 9:
+            fields[0], fields[1] = ref.lower(), f"{alt.lower()},<NON_REF>"
+        elif shape == 10:
+            fields[2] = "."
+        elif shape == 11 and indel and k == 11:
+            fields[0] = seq[pos - 1 : pos + 1]
+            fields[1] = f"{ref},<NON_REF>"
+        ident = f"rs{k}" if k % 23 == 12 else "."
+        lines.append("\t".join(["chr1", str(pos), ident, *fields, sample]))
+    return lines
+
+
+@pytest.mark.parametrize("route", ["own split", "bcftools for one", "bcftools for both"])
+def test_nonref_alt_lines_in_bulk_give_the_rows_of_the_per_record_path(
+    big_reference: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, route: str
+) -> None:
+    """Files full of GATK X,<NON_REF> lines give the same tables and counts with and
+    without the bulk checks, whether the records are split by the ingest itself or by
+    bcftools norm (a deletion among them, or too many for the per-record path)."""
+    fasta, seq = big_reference
+    lines = _gatk_lines(seq, 40_000, indel=route == "bcftools for both")
+    path = tmp_path / "gatk.g.vcf"
+    path.write_text(vcf_text([], header=GATK_HEADER) + "".join(f"{line}\n" for line in lines))
+    handed = _count_per_record(monkeypatch)
+    bulk = _read_big(path, fasta, tmp_path / "work")
+    # the three-allele lines, and a few at the start of each chunk, take the per-record path
+    assert len(handed) < len(lines) // 15
+    with monkeypatch.context() as patch:
+        _per_record_only(patch)
+        if route == "bcftools for one":
+            patch.setattr(vcfin, "SPLIT_SELF", 10)
+        single = _read_big(path, fasta, tmp_path / "work")
+    for table in ("variants", "calls", "ref_blocks"):
+        assert getattr(bulk, table).equals(getattr(single, table)), table
+    counts = ("records", "records_normalised", "records_filtered", "records_no_call",
+              "records_symbolic")  # fmt: skip
+    for count in counts:
+        assert getattr(bulk, count) == getattr(single, count), count
+    assert bulk.records_normalised > 25_000
+    assert bulk.calls.num_rows > 25_000
+    gts = Counter(bulk.calls.column("call_gt").to_pylist())
+    assert {"0/1", "1/1", "0/.", "1/.", "./.", "0|1", "1|.", "./1", "1", ".", ".|0"} <= set(gts)
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+def _dense_gatk_lines(seq: str, count: int) -> list[str]:
+    lines = []
+    for k in range(count):
+        pos = 3 + 9 * k
+        ref = seq[pos - 1]
+        gt = ["0/1", "1/1", "0/2", "1"][k % 4]
+        lines.append(
+            f"chr1\t{pos}\t.\t{ref}\t{_other(ref)},<NON_REF>\t50.6\t.\t{_gatk_info(k, 2)}\t"
+            f"{GATK_FORMAT}\t{_gatk_sample(gt, k)}"
+        )
+    return lines
+
+
+BAD_NONREF_RECORDS = [
+    (lambda c: c.__setitem__(3, _other(c[4][0])), "REF differs from the instance's reference"),
+    (lambda c: c.__setitem__(4, f"{c[3]},<NON_REF>"), "ALT repeats an allele or equals REF"),
+    (lambda c: c.__setitem__(9, "0/3:1,2,0:3:9:1,2,3,4,5,6:1,2,3,4"), "does not list"),
+    (lambda c: c.__setitem__(9, "0/1:1,2:3:9:1,2,3,4,5,6:1,2,3,4"), "FORMAT AD of sample"),
+    (lambda c: c.__setitem__(9, "0/1:1,2,0:3:9:1,2,3:1,2,3,4"), "PL of sample column 1 has 3"),
+    (lambda c: c.__setitem__(9, "1:1,2,0:3:9:1,2,3,4,5,6:1,2,3,4"), "has 6 values where"),
+    (lambda c: c.__setitem__(9, "0/1:1,2,0:3:9:1,2,3,4,5,6:1,2,3"), "FORMAT SB of sample"),
+    (lambda c: c.__setitem__(7, "DP=3;MLEAC=1;MLEAF=0.5,0.0"), "INFO MLEAC has 1 values"),
+    (lambda c: c.__setitem__(7, "DP=3;DP=3"), "INFO gives DP twice"),
+    (lambda c: c.__setitem__(7, "DP=3;"), "INFO has an empty or invalid key"),
+    (lambda c: c.__setitem__(7, "DP=x"), "INFO DP is not an integer"),
+    (lambda c: c.__setitem__(7, "DB=2"), "INFO DB is a flag but has a value"),
+    (lambda c: c.__setitem__(7, ""), "INFO has an empty or invalid key"),
+    (lambda c: c.__setitem__(8, "DB;" + c[8]), "FORMAT has an invalid key"),
+    (lambda c: c[:7] + c[8:], "tab-separated columns"),
+    (lambda c: c.__setitem__(1, str(int(c[1]) - 20)), "records are not sorted by position"),
+    ("duplicate", "repeats the variant of line"),
+]
+
+
+@pytest.mark.parametrize(("change", "problem"), BAD_NONREF_RECORDS)
+def test_a_bad_nonref_alt_record_deep_in_a_chunk_is_reported_exactly(
+    big_reference: tuple[Path, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    change: Any,
+    problem: str,
+) -> None:
+    fasta, seq = big_reference
+    where = 12_345
+    lines = _dense_gatk_lines(seq, 30_000)
+    if change == "duplicate":
+        lines[where] = lines[where - 1]
+    else:
+        cols = lines[where].split("\t")
+        changed = change(cols)
+        lines[where] = "\t".join(cols if changed is None else changed)
+    header = vcf_text([], header=GATK_HEADER)
+    path = tmp_path / "big.vcf"
+    path.write_text(header + "".join(f"{line}\n" for line in lines))
+    assert path.stat().st_size > 1 << 20  # more than one chunk
+    work = tmp_path / "work"
+    handed = _count_per_record(monkeypatch)
+    with pytest.raises(FormatError) as bulk:
+        _read_big(path, fasta, work)
+    assert len(handed) < 100  # the lines before the bad one went in bulk
+    with monkeypatch.context() as patch:
+        _per_record_only(patch)
+        with pytest.raises(FormatError) as single:
+            _read_big(path, fasta, work)
+    message = str(bulk.value)
+    assert message == str(single.value)
+    lineno = header.count("\n") + where + 1
+    assert re.match(f"big.vcf: line {lineno}[ :]", message), message
+    assert problem in message, message
+    assert list(work.iterdir()) == []
+
+
+BROKEN = [
+    ("alt", "N,<NON_REF>"),
+    ("gt", "0/3"),
+    ("gt", "1/2/0"),
+    ("gt", "|1"),
+    ("ad", "5,7"),
+    ("ad", "-1,2,0"),
+    ("ad", ""),
+    ("pl", "0,0,0,0"),
+    ("gq", "-3"),
+    ("info", "DP=3;MLEAC=1,0;DP=4"),
+    ("info", "DP=3;"),
+    ("info", "MLEAC=1"),
+    ("info", "DB=2"),
+    ("info", "MLEAF=0.5,0;DP=2"),
+]
+"""Changes that break an X,<NON_REF> line, or make it one the bulk checks leave to the
+per-record path (``-3``: a GQ that is no count, ``N``: an ALT base the ingest sends to
+bcftools, INFO keys in an order the others do not follow)."""
+
+
+@st.composite
+def gatk_vcfs(draw: st.DrawFn) -> list[str]:
+    """Small gVCFs of X,<NON_REF> lines with any genotype, AD, PL, INFO and FILTER
+    (now and then a broken one), between blocks and other lines."""
+    positions = sorted(draw(st.sets(st.integers(1, 290), min_size=1, max_size=30)))
+    infos = [".", "DP=1", "DP=2;Foo=1", "MLEAF=.,.", "DB;DP=5"]
+    lines = []
+    for k, pos in enumerate(positions):
+        ref = SEQ[pos - 1]
+        value = {
+            "alt": draw(st.sampled_from([b for b in "ACGTacgt" if b.upper() != ref]))
+            + ",<NON_REF>",
+            "gt": draw(st.sampled_from(GATK_GTS)),
+            "ad": draw(st.sampled_from(["5,7,0", "0,3,1", ".", "00012,1,1", "0,0,0"])),
+            "gq": draw(st.sampled_from(["99", ".", "0", "007"])),
+            "info": draw(st.sampled_from([*infos, _gatk_info(k, 2), _gatk_info(k + 2, 2)])),
+        }
+        diploid = "/" in value["gt"] or "|" in value["gt"]
+        value["pl"] = draw(st.sampled_from([",".join(["0"] * (6 if diploid else 3)), "."]))
+        if draw(st.integers(0, 19)) == 0:
+            what, broken = draw(st.sampled_from(BROKEN))
+            value[what] = broken
+        kind = draw(st.sampled_from(["nonref"] * 8 + ["block", "snv", "three"]))
+        filt = draw(st.sampled_from([".", ".", "PASS", "LowQual"]))
+        if kind == "block":
+            fields = [ref, "<NON_REF>", ".", ".", f"END={min(pos + 3, len(SEQ))}", "GT:DP:GQ",
+                      "0/0:3:20"]  # fmt: skip
+        elif kind == "snv":
+            fields = [ref, value["alt"][0], "50", filt, ".", "GT:GQ", "0/1:20"]
+        else:
+            alt = value["alt"] + (",T" if kind == "three" else "")
+            sample = ":".join([value["gt"], value["ad"], "12", value["gq"], value["pl"], "1,2,3,4"])
+            fields = [ref, alt, "50", filt, value["info"], GATK_FORMAT, sample]
+        lines.append(" ".join(["chr1", str(pos), ".", *fields]))
+    return lines
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(lines=gatk_vcfs())
+def test_property_nonref_alt_lines_give_the_same_rows_and_errors_in_bulk(
+    reference: Path, lines: list[str]
+) -> None:
+    """Whatever the X,<NON_REF> lines hold, the bulk checks give the rows, counts and
+    error of the per-record path."""
+    text = vcf_text(lines, header=HEADER.replace("#CHROM", GATK_DEFINITIONS + "#CHROM"))
+    results: list[tuple[Any, ...]] = []
+    for per_record in (False, True):
+        with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as patch:
+            if per_record:
+                _per_record_only(patch)
+            path = Path(tmp) / "p.g.vcf"
+            path.write_text(text)
+            try:
+                batch = read_sample_vcf(
+                    path,
+                    sample_name="S1",
+                    reference_fasta=reference,
+                    contigs=CONTIGS,
+                    ingest_id="i",
+                    sample_id="s",
+                    workdir=Path(tmp) / "work",
+                )
+            except FormatError as exc:
+                results.append(("error", str(exc)))
+                continue
+            results.append(
+                (
+                    batch.variants.to_pylist(),
+                    batch.calls.to_pylist(),
+                    batch.ref_blocks.to_pylist(),
+                    batch.records,
+                    batch.records_normalised,
+                    batch.records_filtered,
+                    batch.records_no_call,
+                    batch.records_symbolic,
+                )
+            )
+    assert results[0] == results[1]

@@ -482,6 +482,12 @@ def _render_demo_clinical(demo: ClinicalDemo) -> None:
     from helgenom.cli.clinical import _filter_steps
 
     steps = _filter_steps(demo.counts)
+    if demo.reads:
+        out.print(
+            f"Trio sequencing: {escape(demo.reads)}; the pipeline per member:", soft_wrap=True
+        )
+        for line in demo.runs:
+            out.print(f"  {escape(line)}", soft_wrap=True)
     out.print(
         f"Trio case {demo.case_id} ({', '.join(demo.family)}), panel {escape(demo.panel)}: "
         f"{escape(demo.parentage)}; filters {escape(steps)}.",
@@ -510,8 +516,9 @@ def _render_demo_clinical(demo: ClinicalDemo) -> None:
         )
     out.print(f"Geneticist's override: {escape(demo.override)}")
     out.print(
-        f"Report {demo.report_id} signed and issued ({demo.overall}); sample moved to "
-        f"{demo.sample_state}; SHA-256 {demo.digest[:16]}...; the clinician's copies:"
+        f"Report {demo.report_id} signed and issued ({demo.overall}); "
+        + ("sample moved to " if demo.sample_state == "reported" else "sample stays ")
+        + f"{demo.sample_state}; SHA-256 {demo.digest[:16]}...; the clinician's copies:"
     )
     for path in demo.files:
         out.print(f"  {path}")

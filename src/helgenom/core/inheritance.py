@@ -124,13 +124,26 @@ class QualityFilter:
     """Minimum genotype quality of a parental call, or None for no check."""
     min_dp: int | None = None
     """Minimum read depth of a parental call, or None for no check."""
+    min_dp_without_gq: int | None = None
+    """A call that carries no GQ at all (bcftools writes none in its gVCF reference
+    blocks, which are banded by depth) passes the GQ check when its depth is at least
+    this (8 reads without one ALT read: a heterozygote would show none with probability
+    1/256, about GQ 24); None: such a call fails the GQ check."""
 
     def apply(self, call: SiteCall | None) -> Zygosity:
         """The state of ``call`` after the thresholds (None gives ``no_call``)."""
         if call is None:
             return Zygosity.NO_CALL
-        if self.min_gq is not None and (call.gq is None or call.gq < self.min_gq):
-            return Zygosity.NO_CALL
+        if self.min_gq is not None:
+            if call.gq is None:
+                if (
+                    self.min_dp_without_gq is None
+                    or call.dp is None
+                    or call.dp < self.min_dp_without_gq
+                ):
+                    return Zygosity.NO_CALL
+            elif call.gq < self.min_gq:
+                return Zygosity.NO_CALL
         if self.min_dp is not None and (call.dp is None or call.dp < self.min_dp):
             return Zygosity.NO_CALL
         return call.zygosity

@@ -206,7 +206,9 @@ class AnalysisSettings:
     max_af_clinvar: float = 0.05
     """Highest allele frequency kept for a ClinVar pathogenic/likely pathogenic variant."""
     min_gq: int = 20
-    """Lowest proband genotype quality kept; parents' calls below it count as no-call."""
+    """Lowest proband genotype quality kept; parents' calls below it count as no-call (a
+    parental call without any GQ, as in bcftools' depth-banded gVCF blocks, counts when
+    its depth is at least ``min_dp``)."""
     min_dp: int = 8
     """Lowest proband read depth kept."""
     min_allele_balance: float = 0.2
@@ -640,7 +642,7 @@ def analyse(
     counts["frequency"] = len(rare)
     severe = [r for r in rare if passes_consequence(r, settings)]
     counts["consequence"] = len(severe)
-    quality = QualityFilter(min_gq=settings.min_gq)
+    quality = QualityFilter(min_gq=settings.min_gq, min_dp_without_gq=settings.min_dp)
     in_panel = [r for r in severe if r.gene in panel]
     counts["panel"] = len(in_panel)
 

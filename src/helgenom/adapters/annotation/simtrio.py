@@ -75,6 +75,7 @@ import pysam
 
 from helgenom.core.errors import InvalidInputError
 from helgenom.core.pedigree import Individual, Pedigree, Phenotype, Sex
+from helgenom.core.simulate import TruthVariant, haplotypes
 
 AUTOSOME = "chr1"
 """Name of the autosome."""
@@ -2173,6 +2174,75 @@ def _write_person(
     return int(n_v)
 
 
+def member_haplotypes(
+    truth: TrioTruth, sample_id: str, *, seed: int = 1
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The two haplotypes of one trio member, to simulate their reads from.
+
+    The member carries the genotypes of the truth: the planted designs
+    (:attr:`TrioTruth.planted`) and every background site of ``background_truth.parquet``
+    (a heterozygote on a haplotype drawn from ``seed``). Sequence is given only outside the
+    member's coverage gaps (:attr:`TrioTruth.gaps`, chrX's ``N`` prefix included), as
+    pieces named ``CONTIG:START-END`` (1-based, inclusive), so reads have nothing to come
+    from inside a gap. A hemizygous contig (chrX of a male) is on haplotype 0 only: give
+    the pair to :func:`helgenom.core.simulate.iter_read_pairs`, and that contig gets half
+    the depth.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``sample_id`` is not a member of the trio.
+    """
+    if sample_id not in truth.sample_ids:
+        raise InvalidInputError(
+            f"{sample_id} is not in the trio: give one of {', '.join(truth.sample_ids)}"
+        )
+    member = truth.sample_ids.index(sample_id)
+    role = ("child", "mother", "father")[member]
+    male_child = truth.child_sex == "male"
+    pieces: dict[str, str] = {}
+    spans: dict[str, list[tuple[int, int, str]]] = {}
+    with pysam.FastaFile(str(truth.reference_fasta)) as fasta:
+        for contig, length in truth.contigs.items():
+            seq = fasta.fetch(contig).upper()
+            gaps = sorted((a, b) for c, a, b in truth.gaps[sample_id] if c == contig)
+            start = 1
+            for a, b in [*gaps, (length + 1, length + 1)]:
+                if a > start:
+                    name = f"{contig}:{start}-{a - 1}"
+                    pieces[name] = seq[start - 1 : a - 1]
+                    spans.setdefault(contig, []).append((start, a - 1, name))
+                start = max(start, b + 1)
+    rows = pq.read_table(
+        truth.background_truth, columns=["contig", "pos", "ref", "alt", role]
+    ).to_pylist()
+    carried = [(r["contig"], r["pos"], r["ref"], r["alt"], int(r[role])) for r in rows]
+    for item in truth.planted:
+        v = item.variant
+        carried.append((v.contig, v.pos, v.ref, v.alt, item.genotypes[member].count("1")))
+    rng = np.random.default_rng([seed, member])
+    hemizygous = {c for c in truth.contigs if _ploidies(c, male_child)[member] == 1}
+    variants: list[TruthVariant] = []
+    for contig, pos, ref, alt, count in carried:
+        if count <= 0:
+            continue  # not carried, or inside the member's gap (-1)
+        for start, end, name in spans.get(contig, []):
+            if start <= pos and pos + len(ref) - 1 <= end:
+                if count == 2:
+                    genotype = "1|1"
+                elif contig in hemizygous:
+                    genotype = "1|0"
+                else:
+                    genotype = ("0|1", "1|0")[int(rng.integers(0, 2))]
+                variants.append(TruthVariant(name, pos - start + 1, ref, alt, genotype))
+                break
+    first, second = haplotypes(pieces, variants)
+    for contig in hemizygous:
+        for _start, _end, name in spans.get(contig, []):
+            del second[name]
+    return first, second
+
+
 __all__ = [
     "AUTOSOME",
     "CHR_X",
@@ -2185,6 +2255,7 @@ __all__ = [
     "GeneModel",
     "PlantedVariant",
     "TrioTruth",
+    "member_haplotypes",
     "simulate_gene_genome",
     "simulate_trio",
 ]

@@ -293,8 +293,13 @@ def build_qc(
     coverage_text: str,
     markdup_text: str,
     variants: VariantSummary,
+    contig_acgt: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """Assemble the QC document from the tools' outputs (see module doc)."""
+    """Assemble the QC document from the tools' outputs (see module doc).
+
+    ``contig_acgt`` (A/C/G/T bases per contig) makes the per-contig depths that infer
+    the sex depths over sequence, not over N padding (``samtools coverage`` divides by
+    the whole contig)."""
     stats = parse_samtools_stats(stats_text)
     sn = stats.summary
     markdup = parse_markdup_stats(markdup_text)
@@ -311,7 +316,15 @@ def build_qc(
         f"fraction_ge_{d}x": round(fraction_at_least(stats.coverage, d, acgt_length), 6)
         for d in (10, 20, 30)
     }
-    sex = infer_sex({n: r.mean_depth for n, r in coverage.items()}, contig_lengths)
+    if contig_acgt:
+        sequenced = {n: contig_acgt.get(n, row.length) for n, row in coverage.items()}
+        depths = {
+            n: row.mean_depth * row.length / sequenced[n] if sequenced[n] else 0.0
+            for n, row in coverage.items()
+        }
+        sex = infer_sex(depths, {n: contig_acgt.get(n, 0) for n in contig_lengths})
+    else:
+        sex = infer_sex({n: r.mean_depth for n, r in coverage.items()}, contig_lengths)
     contamination = contamination_indicator(variants.het_snv_depths)
     insert_median = histogram_median(stats.insert_sizes)
     ti_tv, het_hom = variants.ti_tv, variants.het_hom_ratio

@@ -182,6 +182,44 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
+ACGT_CACHE_NAME = "acgt_by_contig.json"
+"""Beside the canonical FASTA: its A/C/G/T bases per contig (written on first use)."""
+
+
+def acgt_by_contig(info: ReferenceInfo) -> dict[str, int]:
+    """Bases that are A, C, G or T per contig of a prepared reference: the denominators of
+    per-contig depth (N padding, as in GRCh38's gaps or a padded test genome, holds no
+    reads). Counted once from the canonical FASTA and kept beside it (atomically; a
+    stale or unreadable copy is counted again).
+    """
+    cache = info.folder / ACGT_CACHE_NAME
+    try:
+        data = json.loads(cache.read_text(encoding="utf-8"))
+        if data.get("sha256") == info.sha256:
+            return {str(k): int(v) for k, v in data["contigs"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    counts: dict[str, int] = {}
+    name: str | None = None
+    with info.fasta_path.open("rb") as fasta:
+        for line in fasta:
+            if line.startswith(b">"):
+                name = line[1:].split()[0].decode("ascii")
+                counts[name] = 0
+            elif name is not None:
+                upper = line.upper()
+                counts[name] += (
+                    upper.count(b"A") + upper.count(b"C") + upper.count(b"G") + upper.count(b"T")
+                )
+    tmp = cache.with_name(f".{ACGT_CACHE_NAME}.{secrets.token_hex(4)}")
+    try:
+        tmp.write_text(json.dumps({"sha256": info.sha256, "contigs": counts}), encoding="utf-8")
+        tmp.replace(cache)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a read-only reference: count again next time
+    return counts
+
+
 def _open_source(path: Path) -> gzip.GzipFile | io.BufferedReader:
     with path.open("rb") as probe:
         magic = probe.read(2)

@@ -39,7 +39,7 @@ from helgenom.adapters.pipeline import layout
 from helgenom.adapters.pipeline.alignment import PRESET, align_pairs
 from helgenom.adapters.pipeline.callers import CallRequest, resolve_caller
 from helgenom.adapters.pipeline.qc import build_qc, summarise_variants
-from helgenom.adapters.pipeline.reference import ReferenceInfo, file_sha256
+from helgenom.adapters.pipeline.reference import ReferenceInfo, acgt_by_contig, file_sha256
 from helgenom.adapters.pipeline.tools import (
     StepFailedError,
     ToolRunner,
@@ -252,6 +252,7 @@ def step_qc(job: StepJob, tools: ToolRunner) -> dict[str, Any]:
         coverage_text=coverage,
         markdup_text=job.inputs["markdup_stats"].read_text(encoding="utf-8"),
         variants=summarise_variants(job.inputs["vcf"]),
+        contig_acgt=acgt_by_contig(ref),
     )
     qc = job.outputs["qc"]
     with aside(qc) as out:

@@ -16,26 +16,37 @@ The shapes (one sample column):
   POS ``[1-9][0-9]{0,9}``, ID ``.`` or one identifier of printable ASCII without ``;``,
   REF one base;
 * ALT one base (A, C, G or T, any case; a call, a ``0/0`` record or a filtered or
-  no-call line), one symbolic allele ``<ID>`` of printable ASCII (a gVCF block) or
-  ``.`` (a reference record);
+  no-call line), one base followed by ``,<NON_REF>`` (a GATK gVCF's variant line;
+  REF then A, C, G or T), one symbolic allele ``<ID>`` of printable ASCII (a gVCF
+  block) or ``.`` (a reference record);
 * QUAL ``.`` or a plain non-negative number, FILTER ``PASS``, ``.`` or one name,
-  INFO ``.`` or ``END=n`` (when END is an Integer of Number 1);
+  INFO ``.``, ``END=n`` (when END is an Integer of Number 1) or, on lines with ALT
+  alleles, entries ``key=value`` (or a flag's ``key``) of keys seen on earlier or
+  sampled lines, other than END, each at most once and all in one order that those
+  lines follow (ASCII, as GATK writes them, or the header's), values as the per-record
+  path's value patterns accept them for the line's number of ALT alleles;
 * FORMAT one of those already seen in the file or in the chunk, with GT first, every
   value present and in its plainest form: GT of one or two single-digit alleles
   (``.`` allowed), ``GQ``/``DP``/``MIN_DP`` (Integer, Number 1) up to nine digits or
-  ``.``, ``AD`` (Integer, Number R) two counts or ``.``, any other field as the
-  per-record path's value pattern accepts it.
+  ``.``, ``AD`` (Integer, Number R) two counts (three with ``X,<NON_REF>``) or ``.``,
+  any other field as the per-record path's value pattern accepts it.
 
-numpy then requires: POS strictly after the line before (and after every variant the
-per-record path remembered for the duplicate check), the record inside the contig
-(END too, and not before POS), REF equal to the reference base (ignoring case),
-ALT different from REF, genotype alleles that ALT lists, and Number=G counts matching
-the ploidy.
+numpy then requires: ten columns and FORMAT exactly a candidate's (the INFO pattern of
+keys could take in a tab), POS strictly after the line before (and after every variant
+the per-record path remembered for the duplicate check), the record inside the contig
+(END too, and not before POS), REF equal to the reference base (ignoring case), ALT
+different from REF, genotype alleles that ALT lists (0 to 2 with ``X,<NON_REF>``),
+counts of up to nine digits, and Number=G counts matching the ploidy and the ALT
+alleles.
+
+A ``X,<NON_REF>`` line with a non-reference genotype is a record the per-record path
+splits; the fast path hands it on in columns (:class:`NonRefCalls`) to the same split.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,6 +113,10 @@ _IDENT = "[!-:<-~]+"
 _QUAL = r"\.|[0-9]+\.?[0-9]*|\.[0-9]+"
 _FILTER = r"PASS|\.|[A-Za-z_][0-9A-Za-z_.\-]*"
 _GT = "[0-9.](?:[/|][0-9.])?"
+_NON_REF = ",<NON_REF>"
+"""What follows the one ALT base on a GATK gVCF's variant line."""
+MAX_INFO_KEYS = 64
+"""Most INFO keys one pattern covers."""
 
 
 def _escape(text: str) -> str:
@@ -122,7 +137,7 @@ class _Format:
     text: str
     plan: FormatPlan
     samples: dict[int, str]
-    """Sample-column pattern per number of ALT alleles (0 or 1) where one exists."""
+    """Sample-column pattern per number of ALT alleles (0, 1 or 2) where one exists."""
 
 
 @dataclass
@@ -232,6 +247,120 @@ def _ints(values: npt.NDArray[np.int64], missing: npt.NDArray[np.bool_]) -> pa.A
     return pa.array(values.astype(np.int32), type=pa.int32(), mask=missing)
 
 
+_SPLIT_ALLELE = np.frombuffer(b".01.", dtype=np.uint8)
+"""Genotype allele ``a`` (-1 to 2) at ``a + 1`` as the split for the first ALT allele
+writes it: ``.``, ``0``, ``1`` and ``.`` for ``<NON_REF>``."""
+
+
+@dataclass
+class NonRefCalls:
+    """Fast lines with ALT ``X,<NON_REF>`` and a non-reference genotype, in file order.
+
+    The per-record path hands such a record to the split of multi-allelic records
+    (``vcfin``): written as ``bcftools norm`` reads it (:meth:`text`), or split by the
+    ingest itself into one call for ``X`` (:meth:`columns`; ``<NON_REF>`` gives none).
+    """
+
+    contig: str
+    lines: npt.NDArray[np.int64]
+    """Line numbers."""
+    pos: npt.NDArray[np.int64]
+    ref: npt.NDArray[np.uint8]
+    """REF, upper-cased."""
+    alt: npt.NDArray[np.uint8]
+    """The ALT base, upper-cased."""
+    a1: npt.NDArray[np.int64]
+    """First genotype allele (-1 missing, 0 to 2)."""
+    a2: npt.NDArray[np.int64]
+    """Second genotype allele (-1 missing or haploid)."""
+    phased: npt.NDArray[np.bool_]
+    gq: npt.NDArray[np.int64]
+    """GQ, -1 when missing; likewise :attr:`dp`, :attr:`ad_ref`, :attr:`ad_alt`."""
+    dp: npt.NDArray[np.int64]
+    ad_ref: npt.NDArray[np.int64]
+    ad_alt: npt.NDArray[np.int64]
+    gt: pa.Array
+    """GT as written."""
+    ad: pa.Array
+    """AD as written (``""`` without AD)."""
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def slice(self, start: int, stop: int) -> NonRefCalls:
+        """The calls ``start:stop``."""
+        return NonRefCalls(
+            contig=self.contig,
+            lines=self.lines[start:stop],
+            pos=self.pos[start:stop],
+            ref=self.ref[start:stop],
+            alt=self.alt[start:stop],
+            a1=self.a1[start:stop],
+            a2=self.a2[start:stop],
+            phased=self.phased[start:stop],
+            gq=self.gq[start:stop],
+            dp=self.dp[start:stop],
+            ad_ref=self.ad_ref[start:stop],
+            ad_alt=self.ad_alt[start:stop],
+            gt=self.gt.slice(start, stop - start),
+            ad=self.ad.slice(start, stop - start),
+        )
+
+    def text(self) -> str:
+        """The records as the per-record path writes them for ``bcftools norm``."""
+        contig = self.contig
+        out = []
+        for pos, ref, alt, gt, gq, dp, ad in zip(
+            self.pos.tolist(),
+            self.ref.tobytes().decode("ascii"),
+            self.alt.tobytes().decode("ascii"),
+            self.gt.to_pylist(),
+            self.gq.tolist(),
+            self.dp.tolist(),
+            self.ad.to_pylist(),
+            strict=True,
+        ):
+            out.append(
+                f"{contig}\t{pos}\t.\t{ref}\t{alt}{_NON_REF}\t.\t.\tOGT={gt}\tGT:GQ:DP:AD\t"
+                f"{gt}:{gq if gq >= 0 else '.'}:{dp if dp >= 0 else '.'}:{ad or '.'}\n"
+            )
+        return "".join(out)
+
+    def columns(self) -> tuple[list[pa.Array], pa.Array]:
+        """The calls (:data:`CALL_TYPES`) as the ingest's own split gives them: the
+        genotype keeping ``0``, ``1`` and its separator and writing ``.`` for allele 2,
+        ploidy the called alleles, ``other_count`` the copies of ``<NON_REF>``; and
+        the line numbers."""
+        n = len(self.lines)
+        a1, a2 = self.a1, self.a2
+        two = pc.utf8_length(self.gt).to_numpy() == 3
+        text = np.empty((n, 3), dtype=np.uint8)
+        text[:, 0] = _SPLIT_ALLELE[a1 + 1]
+        text[:, 1] = np.where(self.phased, ord("|"), ord("/"))
+        text[:, 2] = _SPLIT_ALLELE[a2 + 1]
+        starts = np.arange(n, dtype=np.int64) * 3
+        called = (a1 >= 0).astype(np.int64) + (a2 >= 0)
+        alt_count = (a1 == 1).astype(np.int64) + (a2 == 1)
+        other = (a1 == 2).astype(np.int64) + (a2 == 2)
+        gq, dp, ad_ref, ad_alt = self.gq, self.dp, self.ad_ref, self.ad_alt
+        return [
+            pa.repeat(pa.scalar(self.contig, pa.string()), n),
+            pa.array(self.pos, type=pa.int64()),
+            _chars(self.ref),
+            _chars(self.alt),
+            pa.repeat(pa.scalar("snv", pa.string()), n),
+            _strings(text.ravel(), starts, starts + np.where(two, 3, 1)),
+            pa.array(called.astype(np.int8), type=pa.int8()),
+            pa.array(alt_count.astype(np.int8), type=pa.int8()),
+            pa.array(other.astype(np.int8), type=pa.int8()),
+            pa.array(self.phased, type=pa.bool_()),
+            _ints(gq, gq < 0),
+            _ints(dp, dp < 0),
+            _ints(ad_ref, ad_ref < 0),
+            _ints(ad_alt, ad_alt < 0),
+        ], pa.array(self.lines, type=pa.int64())
+
+
 @dataclass
 class _Scan:
     """What one look at the lines ``start..`` of a chunk found for one contig."""
@@ -278,11 +407,16 @@ class ChunkScanner:
         """Fast lines skipped for a missing genotype."""
         self.symbolic = 0
         """Fast non-reference lines whose only ALT allele is symbolic."""
+        self.normalised = 0
+        """Fast ``X,<NON_REF>`` lines with a non-reference genotype (split as the
+        per-record path splits them: see :class:`NonRefCalls`)."""
         self.calls: list[tuple[list[pa.Array], pa.Array]] = []
         """Calls of the fast lines since :meth:`take`: columns (:data:`CALL_TYPES`) and
         line numbers."""
         self.blocks: list[tuple[list[pa.Array], pa.Array]] = []
         """Reference blocks likewise (:data:`BLOCK_TYPES`)."""
+        self.splits: list[NonRefCalls] = []
+        """The ``X,<NON_REF>`` calls of the fast lines since :meth:`take`, in file order."""
         self._guard = -1
         self._seen = 0
         self._formats: dict[str, _Format | None] = {}
@@ -292,6 +426,10 @@ class ChunkScanner:
             if end is not None and end.type == "Integer" and end.number == "1"
             else r"\."
         )
+        self._info_orders: set[tuple[str, ...]] = set()
+        """INFO keys of lines seen (in their order), other than ``.`` and ``END=n``."""
+        self._non_ref = False
+        """Whether a line with ALT ``X,<NON_REF>`` was seen."""
 
     # -- the walk over a chunk ---------------------------------------------------------
 
@@ -330,7 +468,9 @@ class ChunkScanner:
                 # a new contig: the checker forgot the variants of the one before
                 self._seen = seen
                 self._guard = -1
-            ref = line.split("\t", 4)[3]
+            cols = line.split("\t", 8)
+            ref = cols[3]
+            self._note(cols)
             # the duplicate check now knows variants up to the end of this REF
             self._guard = max(self._guard, checker.pos + len(ref) - 1)
             i += 1
@@ -356,6 +496,21 @@ class ChunkScanner:
         self.calls, self.blocks = [], []
         return calls, blocks
 
+    def take_splits(self) -> list[NonRefCalls]:
+        """The ``X,<NON_REF>`` calls collected since the last call (and forget them)."""
+        splits, self.splits = self.splits, []
+        return splits
+
+    def _note(self, cols: list[str]) -> None:
+        """Take note of the INFO keys and the ALT shape of a line (split at its first
+        eight tabs)."""
+        if len(cols) < 9:
+            return
+        self._non_ref = self._non_ref or cols[4].endswith(_NON_REF)
+        info = cols[7]
+        if info != "." and not info.startswith("END=") and len(self._info_orders) < 256:
+            self._info_orders.add(tuple(part.partition("=")[0] for part in info.split(";")))
+
     # -- the patterns --------------------------------------------------------------------
 
     def _format(self, text: str) -> _Format | None:
@@ -376,11 +531,13 @@ class ChunkScanner:
                     if definition is None or definition != FieldDef(key, number, "Integer"):
                         ok = False
             samples: dict[int, str] = {}
-            for n_alt in (0, 1) if ok else ():
+            for n_alt in (0, 1, 2) if ok else ():
                 parts = [_GT]
                 for key, definition in zip(plan.keys[1:], plan.defs[1:], strict=True):
-                    if key in ("GQ", "DP", "MIN_DP") or (key == "AD" and n_alt == 1):
-                        part = _INT1 if key != "AD" else r"[0-9]+,[0-9]+|\."
+                    if key in ("GQ", "DP", "MIN_DP"):
+                        part = _INT1
+                    elif key == "AD" and n_alt:
+                        part = ",".join(["[0-9]+"] * (n_alt + 1)) + r"|\."
                     elif definition is None:
                         part = "[^:\\t\\n]*"
                     else:
@@ -398,7 +555,8 @@ class ChunkScanner:
 
     def _candidates(self, chunk: Chunk, start: int) -> tuple[list[_Format], bool]:
         """FORMAT columns of the file so far and of some lines of the chunk, and whether
-        one of those lines has no ALT allele (``.``)."""
+        one of those lines has no ALT allele (``.``); the INFO keys and ALT shapes of
+        those lines are noted."""
         texts = self.checker.formats()
         step = max(1, (chunk.count - start) // FORMAT_SAMPLES)
         no_alt = False
@@ -407,6 +565,7 @@ class ChunkScanner:
             if len(cols) == 10:
                 texts.append(cols[8])
                 no_alt = no_alt or cols[4] == "."
+                self._note(cols)
         found: list[_Format] = []
         for text in dict.fromkeys(texts):
             fmt = self._format(text)
@@ -416,18 +575,57 @@ class ChunkScanner:
                     break
         return found, no_alt
 
+    def _info_order(self) -> list[str] | None:
+        """An order of the INFO keys noted (and of the header's, when there are not too
+        many) in which every line noted lists them: ASCII order (as GATK writes them) or
+        the header's; None when there is none."""
+        orders = self._info_orders
+        if not orders:
+            return None
+        noted = {key for order in orders for key in order}
+        header = [key for key in self.checker.header.info if key != "END"]
+        if len(noted.union(header)) <= MAX_INFO_KEYS:
+            noted.update(header)
+        keys = sorted(noted)
+        declared = [key for key in header if key in noted]
+        for candidate in (keys, declared + [key for key in keys if key not in declared]):
+            rank = {key: i for i, key in enumerate(candidate)}
+            if all(
+                all(rank[a] < rank[b] for a, b in itertools.pairwise(order)) for order in orders
+            ):
+                return candidate[:MAX_INFO_KEYS]
+        return None
+
+    def _info_pattern(self, n_alt: int, order: list[str] | None) -> str:
+        """INFO with its closing tab: ``.``, ``END=n`` or, on lines with ALT alleles, the
+        noted keys in ``order``, each at most once, each entry ending in ``;`` or (the
+        last) the tab. That the last ends in the tab, that INFO is not empty and that
+        FORMAT follows whole is checked by :meth:`_check` (nine tabs, FORMAT as given)."""
+        plain = f"(?:{self._info})\\t"
+        if not order or not n_alt:
+            return plain
+        entries = [self.checker.info_entry(key, n_alt) for key in order]
+        chain = "".join(f"(?:{_re2(entry)}[;\\t])?" for entry in entries if entry is not None)
+        return f"(?:{plain}|{chain})" if chain else plain
+
     def _pattern(self, contig: str, formats: list[_Format], no_alt: bool) -> str | None:
         """The RE2 pattern of the fast lines of ``contig`` (with their newline); lines
-        without ALT allele only when ``no_alt`` (a shorter pattern runs faster)."""
+        without ALT allele only when ``no_alt``, and lines with ALT ``X,<NON_REF>`` only
+        when one was seen (a shorter pattern runs faster)."""
         tails: list[str] = []
-        shapes = [(1, f"(?:{_ALT_BASE}|{_SYMBOL})")] + ([(0, r"\.")] if no_alt else [])
+        order = self._info_order()
+        shapes = [(1, f"(?:{_ALT_BASE}|{_SYMBOL})")]
+        if self._non_ref:
+            shapes.append((2, f"{_ALT_BASE}{_escape(_NON_REF)}"))
+        if no_alt:
+            shapes.append((0, r"\."))
         for n_alt, alt in shapes:
             samples = [
                 f"{_escape(f.text)}\\t(?:{f.samples[n_alt]})" for f in formats if n_alt in f.samples
             ]
             if samples:
                 tails.append(
-                    f"{alt}\\t(?:{_QUAL})\\t(?:{_FILTER})\\t(?:{self._info})\\t"
+                    f"{alt}\\t(?:{_QUAL})\\t(?:{_FILTER})\\t{self._info_pattern(n_alt, order)}"
                     f"(?:{'|'.join(samples)})"
                 )
         if not tails:
@@ -494,6 +692,11 @@ class ChunkScanner:
         """Read the fields of the matched lines ``idx`` and keep those that pass."""
         tabs = np.flatnonzero(buf == _TAB).astype(np.int64)
         first_tab = np.searchsorted(tabs, chunk.starts[idx])
+        # ten columns (an INFO pattern of keys could take in another tab)
+        ten = np.searchsorted(tabs, chunk.ends[idx]) - first_tab == 9
+        idx, first_tab = idx[ten], first_tab[ten]
+        if not len(idx):
+            return idx
         t = tabs[first_tab[:, None] + np.arange(9)]
         ends = chunk.ends[idx]
         pos, ok = _number(buf, t[:, 0] + 1, t[:, 1], 10)
@@ -504,6 +707,10 @@ class ChunkScanner:
         alt0 = buf[alt_at]
         snv = (alt_len == 1) & (alt0 != _DOT)
         no_alt = (alt_len == 1) & (alt0 == _DOT)
+        # ALT X,<NON_REF> (the pattern's only ALT with a comma); REF A, C, G or T as the
+        # per-record path needs to split it itself
+        gatk = (alt_len == len(_NON_REF) + 1) & (buf[alt_at + 1] == _COMMA)
+        ok &= ~gatk | np.isin(ref, np.frombuffer(b"ACGT", dtype=np.uint8))
         filter_at = t[:, 5] + 1
         filter_len = t[:, 6] - filter_at
         passed = (filter_len == 1) & (buf[filter_at] == _DOT)
@@ -512,14 +719,17 @@ class ChunkScanner:
             word = buf[np.minimum(filter_at[:, None] + np.arange(4), len(buf) - 1)]
             passed |= four & (word == np.frombuffer(b"PASS", dtype=np.uint8)).all(axis=1)
         info_at = t[:, 6] + 1
-        has_end = (t[:, 7] - info_at) > 1
+        has_end = (t[:, 7] - info_at) > 4
+        if has_end.any():
+            word = buf[np.minimum(info_at[:, None] + np.arange(4), len(buf) - 1)]
+            has_end &= (word == np.frombuffer(b"END=", dtype=np.uint8)).all(axis=1)
         end = np.where(has_end, 0, pos)
         if has_end.any():
             end[has_end], short = _number(buf, info_at[has_end] + 4, t[has_end, 7], 9)
             ok[has_end] &= short
 
         ok &= (pos <= length) & (~has_end | ((end >= pos) & (end <= length)))
-        ok &= ~snv | (ref != (alt0 & _UPPER))
+        ok &= ~(snv | gatk) | (ref != (alt0 & _UPPER))
         found = self.bases(contig, np.where(ok, pos - 1, 0))
         if found is None:
             return np.zeros(0, dtype=np.int64)
@@ -541,12 +751,15 @@ class ChunkScanner:
         min_dp = np.full(m, -1, dtype=np.int64)
         ad_ref = np.full(m, -1, dtype=np.int64)
         ad_alt = np.full(m, -1, dtype=np.int64)
+        ad_at = np.zeros(m, dtype=np.int64)
+        ad_end = np.zeros(m, dtype=np.int64)
         known = np.zeros(m, dtype=bool)
         sizes = [len(f.text.encode("utf-8")) for f in formats]
         for fmt, size in zip(formats, sizes, strict=True):
-            # the pattern let through FORMAT columns of the candidates only
-            rows = np.flatnonzero(~known & (fmt_len == size)) if len(formats) > 1 else np.arange(m)
-            if sizes.count(size) > 1 and len(rows):
+            # the pattern let through FORMAT columns that end in a candidate's (an INFO
+            # pattern of keys could take in the start of the column)
+            rows = np.flatnonzero(~known & (fmt_len == size))
+            if len(rows):
                 literal = np.frombuffer(fmt.text.encode("utf-8"), dtype=np.uint8)
                 at = buf[fmt_at[rows, None] + np.arange(size)]
                 rows = rows[(at == literal).all(axis=1)]
@@ -584,12 +797,20 @@ class ChunkScanner:
             k = plan.index.get("AD")
             if k is not None:
                 fs, fe = f_start[:, k], f_end[:, k]
-                # two counts with one ALT (the pattern of lines without ALT is the plain one)
+                ad_at[rows], ad_end[rows] = fs, fe
+                # two counts with one ALT, three with X,<NON_REF> (the pattern of lines
+                # without ALT is the plain one)
                 pair = ~no_alt[rows] & (buf[fs] != _DOT)
+                three = gatk[rows][pair]
+                where = rows[pair]
                 fs, fe = fs[pair], fe[pair]
-                comma = commas[np.searchsorted(commas, fs)]
-                spans.append((ad_ref, rows[pair], fs, comma))
-                spans.append((ad_alt, rows[pair], comma + 1, fe))
+                at = np.searchsorted(commas, fs)
+                comma = commas[at]
+                second = np.where(three, commas[np.minimum(at + 1, len(commas) - 1)], fe)
+                spans.append((ad_ref, where, fs, comma))
+                spans.append((ad_alt, where, comma + 1, second))
+                spans.append((np.zeros(m, dtype=np.int64), where[three], second[three] + 1,
+                              fe[three]))  # fmt: skip
             if spans:
                 values, short = _number(
                     buf,
@@ -605,26 +826,29 @@ class ChunkScanner:
             # Number=G fields: as many values as genotypes of the ploidy (one ALT)
             counted = ~no_alt[rows]
             ploidy = np.where(two, 2, 1)
+            # (1 + ploidy choose ploidy) with one ALT, (2 + ploidy choose ploidy) with two
+            want = np.where(gatk[rows], np.where(two, 6, 3), ploidy + 1)
             for k in plan.g_fields:
                 fs, fe = f_start[:, k], f_end[:, k]
                 flen = fe - fs
                 skip = (flen == 0) | ((flen == 1) & (buf[fs] == _DOT))
                 items = np.searchsorted(commas, fe) - np.searchsorted(commas, fs) + 1
-                bad = counted & ~skip & (items != ploidy + 1)
+                bad = counted & ~skip & (items != want)
                 ok[rows[bad]] = False
         ok &= known
-        # alleles that ALT lists: 0 and 1 with one ALT, 0 alone without
+        # alleles that ALT lists: 0 and 1 with one ALT, 0 to 2 with X,<NON_REF>, 0 alone
+        # without
         top = np.maximum(a1, a2)
-        ok &= np.where(no_alt, top <= 0, top <= 1)
+        ok &= np.where(no_alt, top <= 0, top <= np.where(gatk, 2, 1))
 
         keep = np.flatnonzero(ok)
         idx = idx[keep]
         scan.pos[idx] = pos[keep]
-        scan.snv[idx] = snv[keep]
+        scan.snv[idx] = (snv | gatk)[keep]
         scan.fields = {
             "ref_at": ref_at[keep],
             "alt_at": alt_at[keep],
-            "symbolic": (~snv & ~no_alt)[keep].astype(np.int64),
+            "symbolic": (~snv & ~no_alt & ~gatk)[keep].astype(np.int64),
             "passed": passed[keep].astype(np.int64),
             "end": end[keep],
             "gt_at": (sample_at[keep]),
@@ -637,6 +861,9 @@ class ChunkScanner:
             "min_dp": min_dp[keep],
             "ad_ref": ad_ref[keep],
             "ad_alt": ad_alt[keep],
+            "gatk": gatk[keep].astype(np.int64),
+            "ad_at": ad_at[keep],
+            "ad_end": ad_end[keep],
         }
         return idx
 
@@ -682,7 +909,31 @@ class ChunkScanner:
                     lines.take(pa.array(block)),
                 )
             )
-        call = np.flatnonzero(live & (nonref > 0) & ~symbolic)
+        gatk = f["gatk"].astype(bool)
+        split = np.flatnonzero(live & (nonref > 0) & gatk)
+        if len(split):
+            self.normalised += len(split)
+            ad_at, ad_end = f["ad_at"][split], f["ad_end"][split]
+            gt_at = f["gt_at"][split]
+            self.splits.append(
+                NonRefCalls(
+                    contig=scan.contig,
+                    lines=idx[split] + chunk.first,
+                    pos=pos[split],
+                    ref=(buf[f["ref_at"][split]] & _UPPER).astype(np.uint8),
+                    alt=(buf[f["alt_at"][split]] & _UPPER).astype(np.uint8),
+                    a1=a1[split],
+                    a2=a2[split],
+                    phased=f["phased"][split].astype(bool),
+                    gq=f["gq"][split],
+                    dp=f["dp"][split],
+                    ad_ref=f["ad_ref"][split],
+                    ad_alt=f["ad_alt"][split],
+                    gt=_strings(buf, gt_at, gt_at + f["gt_len"][split]),
+                    ad=_strings(buf, ad_at, ad_end),
+                )
+            )
+        call = np.flatnonzero(live & (nonref > 0) & ~symbolic & ~gatk)
         if len(call):
             n = len(call)
             gq, dp = f["gq"][call], f["dp"][call]
@@ -711,4 +962,4 @@ class ChunkScanner:
             )
 
 
-__all__ = ["BLOCK_TYPES", "CALL_TYPES", "Chunk", "ChunkScanner"]
+__all__ = ["BLOCK_TYPES", "CALL_TYPES", "Chunk", "ChunkScanner", "NonRefCalls"]

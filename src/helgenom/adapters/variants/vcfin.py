@@ -41,6 +41,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import itertools
 import os
 import re
 import shutil
@@ -61,7 +62,13 @@ import pysam.bcftools
 import pysam.utils
 
 from helgenom.adapters.variants import schema
-from helgenom.adapters.variants.vcfcheck import BLOCK_TYPES, CALL_TYPES, Chunk, ChunkScanner
+from helgenom.adapters.variants.vcfcheck import (
+    BLOCK_TYPES,
+    CALL_TYPES,
+    Chunk,
+    ChunkScanner,
+    NonRefCalls,
+)
 from helgenom.adapters.variants.vcfheader import HeaderParser, HeaderProblem, VcfHeader
 from helgenom.adapters.variants.vcfrecord import (
     INT32_MAX,
@@ -861,7 +868,7 @@ def read_sample_vcf(
         normalised = stats["normalised"]
         if normalised:
             if split.simple is not None:
-                _split_alleles(split.simple, rows)
+                _split_alleles(split, rows)
             else:
                 split_path = split.finish()
                 norm_path = split_path.with_name("norm.vcf")
@@ -934,26 +941,67 @@ class _Split:
     single bases, symbolic or ``*``), :func:`_split_alleles` splits them exactly as
     ``bcftools norm`` would and no temporary file is made; otherwise the text goes to
     a temporary VCF in a private folder of ``workdir`` (made on first need).
+
+    The bulk checks' ``X,<NON_REF>`` records (:class:`NonRefCalls`) are such SNVs; they
+    are kept in columns and written out only when the file is (they do not count
+    towards :data:`SPLIT_SELF`: :func:`_split_alleles` splits them in columns).
     """
 
     def __init__(self, workdir: Path, contigs: Mapping[str, int], sample_name: str) -> None:
         self.workdir = workdir
         self.contigs = contigs
         self.sample_name = sample_name
-        self.parts: list[str] = []
+        self.parts: list[str | NonRefCalls] = []
         self.size = 0
         self.simple: list[_SplitRecord] | None = []
+        self.simple_lines: list[int] = []
+        """Line numbers of :attr:`simple`."""
+        self.fast: list[NonRefCalls] = []
+        """The bulk checks' records, in file order."""
         self.tmp: Path | None = None
         self.path: Path | None = None
         self._file: IO[str] | None = None
 
-    def add(self, text: str, simple: _SplitRecord | None) -> None:
-        """Add one record (``simple``: its fields when the ingest can split it)."""
+    def add_chunk(
+        self, pending: list[tuple[int, str, _SplitRecord | None]], fast: list[NonRefCalls]
+    ) -> None:
+        """Add the records of a chunk: ``pending`` of the per-record path (line number,
+        text, fields as for :meth:`add`) and ``fast`` of the bulk checks, in file order."""
+        if not fast:
+            for line, text, simple in pending:
+                self.add(text, simple, line)
+            return
+        items: list[tuple[int, str | NonRefCalls, _SplitRecord | None]] = list(pending)
+        keys = [item[0] for item in pending]
+        for calls in fast:
+            # pieces of the bulk records between the per-record ones
+            cuts = sorted({0, len(calls), *np.searchsorted(calls.lines, keys).tolist()})
+            for lo, hi in itertools.pairwise(cuts):
+                if lo < hi:
+                    items.append((int(calls.lines[lo]), calls.slice(lo, hi), None))
+        items.sort(key=lambda item: item[0])
+        for line, item, simple in items:
+            if isinstance(item, str):
+                self.add(item, simple, line)
+            else:
+                self._add_fast(item)
+
+    def _add_fast(self, calls: NonRefCalls) -> None:
+        self.fast.append(calls)
+        if self._file is not None:
+            self._file.write(calls.text())
+        else:
+            self.parts.append(calls)
+
+    def add(self, text: str, simple: _SplitRecord | None, line: int) -> None:
+        """Add one record of line ``line`` (``simple``: its fields when the ingest can
+        split it)."""
         if self.simple is not None:
             if simple is None or len(self.simple) >= SPLIT_SELF:
                 self.simple = None
             else:
                 self.simple.append(simple)
+                self.simple_lines.append(line)
         if self._file is not None:
             self._file.write(text)
             return
@@ -970,7 +1018,7 @@ class _Split:
         for name, length in self.contigs.items():
             out.write(f"##contig=<ID={name},length={length}>\n")
         out.write(f"#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t{self.sample_name}\n")
-        out.writelines(self.parts)
+        out.writelines(part if isinstance(part, str) else part.text() for part in self.parts)
         self.parts.clear()
         return out
 
@@ -1000,8 +1048,10 @@ def _first_pass(
     """Check every record; emit blocks and SNV calls; collect the rest for splitting.
 
     Lines of the common shapes are checked and turned into rows a chunk at a time by
-    :class:`~helgenom.adapters.variants.vcfcheck.ChunkScanner`; it hands every other
-    line (and every line with a problem) to the loop below, in file order. There the
+    :class:`~helgenom.adapters.variants.vcfcheck.ChunkScanner` (its ``X,<NON_REF>``
+    records join the loop's records for the split in file order, at the end of each
+    chunk); it hands every other line (and every line with a problem) to the loop
+    below, in file order. There the
     common cases are written out inline, and lines of the most common shape are checked
     by :meth:`~helgenom.adapters.variants.vcfrecord.RecordChecker.check_simple`.
     """
@@ -1020,6 +1070,9 @@ def _first_pass(
     ref_lo = ref_hi = 0
     ref_seq = ""
     lineno = 0
+    pending: list[tuple[int, str, _SplitRecord | None]] = []
+    """The chunk's records for the split, merged with the bulk checks' at its end."""
+    add_split = pending.append
 
     def fail(problem: str, fix: str) -> FormatError:
         return FormatError(f"{label}: line {lineno} ({checker.where}): {problem}; {fix}")
@@ -1168,21 +1221,26 @@ def _first_pass(
                 gt_text = gt_text[1:]  # VCF 4.4 haploid phasing, unknown to bcftools
             upper_ref = ref.upper()
             upper_alts = [a.upper() for a in alts]
-            split.add(
-                f"{chrom}\t{pos}\t.\t{upper_ref}\t{','.join(upper_alts)}\t.\t.\t"
-                f"OGT={values[0]}\tGT:GQ:DP:AD\t{gt_text}:{'.' if gq is None else gq}:"
-                f"{'.' if dp is None else dp}:{ad}\n",
-                (chrom, pos, upper_ref, upper_alts, gt_text, gt, gq, dp, ad)
-                if nref == 1
-                and upper_ref in _UPPER_ACGT
-                and found.upper() == upper_ref
-                and all(a in _ACGT or a[0] == "<" or a == "*" for a in alts)
-                else None,
+            add_split(
+                (
+                    lineno,
+                    f"{chrom}\t{pos}\t.\t{upper_ref}\t{','.join(upper_alts)}\t.\t.\t"
+                    f"OGT={values[0]}\tGT:GQ:DP:AD\t{gt_text}:{'.' if gq is None else gq}:"
+                    f"{'.' if dp is None else dp}:{ad}\n",
+                    (chrom, pos, upper_ref, upper_alts, gt_text, gt, gq, dp, ad)
+                    if nref == 1
+                    and upper_ref in _UPPER_ACGT
+                    and found.upper() == upper_ref
+                    and all(a in _ACGT or a[0] == "<" or a == "*" for a in alts)
+                    else None,
+                )
             )
         rows.end_chunk(*scanner.take())
+        split.add_chunk(pending, scanner.take_splits())
+        pending.clear()
     return {
         "records": records,
-        "normalised": normalised,
+        "normalised": normalised + scanner.normalised,
         "filtered": filtered + scanner.filtered,
         "no_call": no_call + scanner.no_call,
         "symbolic": symbolic + scanner.symbolic,
@@ -1190,13 +1248,19 @@ def _first_pass(
     }
 
 
-def _split_alleles(records: list[_SplitRecord], rows: _Rows) -> None:
+def _split_alleles(split: _Split, rows: _Rows) -> None:
     """Rows of multi-allelic SNVs, as ``bcftools norm -m -any --multi-overlaps .``
     and :func:`_second_pass` give them: one record per ALT allele in order, the split
     genotype keeping ``0``, writing ``1`` for that allele and ``.`` for the others
-    (separators kept), AD reduced to the REF and that allele's counts."""
-    add_call = rows.call
-    for chrom, pos, ref, alts, gt_text, gt, gq, dp, ad in records:
+    (separators kept), AD reduced to the REF and that allele's counts. The records of
+    the per-record path and the bulk checks' (:class:`NonRefCalls`, split alike) are
+    merged in file order."""
+    assert split.simple is not None
+    made: list[tuple[Any, ...]] = []
+    add_call = made.append
+    for line, (chrom, pos, ref, alts, gt_text, gt, gq, dp, ad) in zip(
+        split.simple_lines, split.simple, strict=True
+    ):
         seps = [c for c in gt_text if c in "|/"]
         counts = None if ad == "." else ad.split(",")
         for allele, alt in enumerate(alts, 1):
@@ -1206,20 +1270,27 @@ def _split_alleles(records: list[_SplitRecord], rows: _Rows) -> None:
             split_gt = out[0] + "".join(sep + text for sep, text in zip(seps, out[1:], strict=True))
             alt_count = gt.alleles.count(allele)
             add_call(
-                chrom,
-                pos,
-                ref,
-                alt,
-                split_gt,
-                gt.called,
-                alt_count,
-                gt.nonref - alt_count,
-                gt.phased,
-                gq,
-                dp,
-                None if counts is None else _count(counts[0]),
-                None if counts is None else _count(counts[allele]),
+                (
+                    chrom,
+                    pos,
+                    ref,
+                    alt,
+                    variant_type(ref, alt),
+                    split_gt,
+                    gt.called,
+                    alt_count,
+                    gt.nonref - alt_count,
+                    gt.phased,
+                    gq,
+                    dp,
+                    None if counts is None else _count(counts[0]),
+                    None if counts is None else _count(counts[allele]),
+                    line,
+                )
             )
+    fast = [calls.columns() for calls in split.fast]
+    for columns in _in_line_order(made, _CALL_LINE_ROW, fast):
+        rows._add_calls(columns)
 
 
 def _position_problem(

@@ -351,6 +351,21 @@ class RecordChecker:
         """
         return self._plans.get(text) or self._plan(text)
 
+    def info_entry(self, key: str, n_alt: int) -> str | None:
+        """A pattern of the INFO entries ``key`` or ``key=value`` that the checks of
+        :meth:`check` accept on a line with ``n_alt`` ALT alleles (a subset of them);
+        None for ``END`` (read by the ingest) and for keys the checks refuse."""
+        if key == "END" or not _KEY.fullmatch(key):
+            return None
+        definition = self.info_defs.get(key)
+        literal = re.escape(key)
+        if definition is None:
+            return f"{literal}(?:=[^;]*)?"
+        if definition.type == "Flag":
+            return f"{literal}(?:=[01])?"
+        value = value_pattern(definition, n_alt, info=True)
+        return None if "(?!" in value else f"{literal}={value}"
+
     def passed(self, pos: int, snv: tuple[str, str] | None, line: int) -> None:
         """Take note that lines of the current contig up to ``line`` passed checks made
         elsewhere, the last at ``pos`` with single-base REF and ALT ``snv`` (upper-cased;
