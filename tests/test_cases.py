@@ -372,3 +372,22 @@ def test_the_first_analysis_locks_the_panel_version(
     moved = p.cases.analyse(gen, case_id, latest_panel=True)
     assert moved.versions["panel"]["version"] == "2.4"
     assert kcnq2 in ranks(moved)  # green in 2.4
+
+
+def test_no_report_is_signed_when_a_member_failed_qc(
+    world: World, genome: GeneGenome, tmp_path: Path
+) -> None:
+    p = world.platform
+    load_knowledge(p, genome)
+    family = enrol_trio(world, genome, tmp_path / "trio", index=940)
+    operator, gen = p.context("operator"), p.context("gen-a")
+    mother = family.sample_ids[1]
+    for state in ("received", "sequenced", "analysing"):
+        p.samples.mark(operator, mother, state)
+    p.samples.mark(operator, mother, "qc_failed", reason="mean coverage 11x < 20x")
+    case_id = open_case(p, family)
+    p.cases.analyse(gen, case_id)  # the analysis still runs: the geneticist sees why
+    with pytest.raises(ConflictError, match=rf"mother {mother} failed QC"):
+        p.cases.sign(gen, case_id)
+    with pytest.raises(NotFoundError):
+        p.cases.report(gen, case_id, tmp_path / "r.pdf")

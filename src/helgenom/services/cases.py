@@ -1354,6 +1354,32 @@ class CaseService:
 
     # -- sign and report ------------------------------------------------------------------
 
+    def _check_family_qc(self, case: Any) -> None:
+        """No report is signed on a genome that failed QC: a failed coverage, mapping or
+        sex check can hide a variant, fake a de novo or belong to another person.
+
+        Raises
+        ------
+        ConflictError
+            A family member's sample is ``qc_failed`` (the message names the member, its
+            sample and the way on).
+        """
+        family = json.loads(case.family)
+        with self.catalog.begin() as conn:
+            rows = conn.execute(
+                sa.select(samples.c.id, samples.c.state).where(
+                    samples.c.id.in_([m["sample_id"] for m in family])
+                )
+            ).all()
+        states: dict[str, str] = {str(r.id): str(r.state) for r in rows}
+        failed = [m for m in family if states.get(m["sample_id"]) == SampleState.QC_FAILED.value]
+        if failed:
+            names = ", ".join(f"{m['relationship']} {m['sample_id']}" for m in failed)
+            raise ConflictError(
+                f"case {case.id} cannot be signed: {names} failed QC (see helgenom pipeline qc "
+                "SAMPLE); sequence the sample again, or open the case without that member"
+            )
+
     def sign(
         self,
         ctx: RequestContext,
@@ -1396,6 +1422,7 @@ class CaseService:
             raise InvalidInputError(
                 f"case {case_id} has not been analysed: run helgenom case analyse"
             )
+        self._check_family_qc(row)
         if draft is not None:
             signers = json.loads(draft.signers)
             if any(s["name"] == ctx.actor.name for s in signers):
