@@ -68,7 +68,12 @@ def test_demo_runs_and_leaks_nothing(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert runs == ["proband", "mother", "father"], output
     assert "parentage confirmed" in output
     table = output[output.index("Ranked candidates") : output.index("Geneticist's override")]
-    for gene, mode in (("SCN1A", "de_novo"), ("CFTR", "compound_h"), ("PAH", "autosomal_")):
+    for gene, mode in (
+        ("SCN1A", "de_novo"),
+        ("CFTR", "compound_h"),
+        ("OTC", "x_linked_h"),  # the son's chrX, called haploid
+        ("PAH", "autosomal_"),
+    ):
         assert re.search(rf"│ {gene}\s+│.*│ {mode}", table), table
     assert table.count("│ CFTR ") == 2, table
     assert re.search(r"Report RPT-\S+ signed and issued \(positive\)", output), output

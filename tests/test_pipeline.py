@@ -35,7 +35,7 @@ from helgenom.adapters.pipeline import (
     run_pipeline,
 )
 from helgenom.adapters.pipeline.alignment import align_pairs, strip_mate_suffix
-from helgenom.adapters.pipeline.callers import resolve_caller
+from helgenom.adapters.pipeline.callers import ploidy_lines, resolve_caller
 from helgenom.adapters.pipeline.qc import (
     VariantSummary,
     build_qc,
@@ -806,3 +806,35 @@ def test_compare_to_truth_scores_alleles_in_the_window(tmp_path: Path) -> None:
         compare_to_truth(called, truth, offset=1000, start=1, end=1099).scores["all"].precision
         is None
     )
+
+
+def test_ploidy_lines_follow_the_pseudo_autosomal_regions() -> None:
+    grch38 = ploidy_lines({"chr1": 248_956_422, "chrX": 156_040_895, "chrY": 57_227_415})
+    assert grch38 == [
+        "chrX 1 10000 M 1",
+        "chrX 2781480 155701382 M 1",
+        "chrX 156030896 156040895 M 1",
+        "chrY 1 57227415 M 1",
+        "* * * M 2",
+        "* * * F 2",
+    ]
+    # another build's chrX: no PARs known, haploid throughout in males
+    assert ploidy_lines({"X": 5000})[:1] == ["X 1 5000 M 1"]
+    assert ploidy_lines({"chr1": 10}) == ["* * * M 2", "* * * F 2"]
+
+
+def test_a_male_is_called_haploid_on_chrx(tmp_path: Path) -> None:
+    sim = simulate_sample(
+        tmp_path / "sim", contigs=(("chr1", 6_000), ("chrX", 6_000)), snvs=12, indels=0, seed=7
+    )
+    ref = prepare_reference(sim.reference_path, tmp_path / "ref", "SIMX")
+    result = run_pipeline(
+        "MALE1", sim.r1_path, sim.r2_path, ref, tmp_path / "run", cores=2, sex="male"
+    )
+    ploidy: dict[str, set[int]] = {"chr1": set(), "chrX": set()}
+    with pysam.VariantFile(str(result.outputs["gvcf"])) as gvcf:
+        for record in gvcf:
+            ploidy[record.chrom].add(len(record.samples[0]["GT"]))
+    assert ploidy == {"chr1": {2}, "chrX": {1}}
+    call = next(s for s in result.provenance["steps"] if s["step"] == "call")
+    assert call["params"]["ploidy"].startswith("male: 1 on chrX")

@@ -846,7 +846,7 @@ def _clinical(p: Platform, report: DemoReport, say: Callable[[str], None]) -> Cl
     )
     say("dr.hansen orders trio whole-genome sequencing (a FHIR ServiceRequest)")
     rng = random.Random(7)  # noqa: S311 - synthetic test data
-    child, mother, father = (synthetic_cpr(rng, sex) for sex in (Sex.FEMALE, Sex.FEMALE, Sex.MALE))
+    child, mother, father = (synthetic_cpr(rng, sex) for sex in (Sex.MALE, Sex.FEMALE, Sex.MALE))
 
     def relative(rid: str, cpr: str, code: str) -> dict[str, object]:
         return {
@@ -897,7 +897,7 @@ def _clinical(p: Platform, report: DemoReport, say: Callable[[str], None]) -> Cl
         folder / "trio",
         seed=2026,
         background=3000,
-        child_sex="female",
+        child_sex="male",
         sample_ids=sample_ids,  # type: ignore[arg-type]
     )
     reads_dir = folder / "reads"

@@ -465,6 +465,7 @@ class PipelineService:
             say("decrypting the reads into the private work folder")
             r1, r2 = self._decrypt_inputs(ctx, inputs, workdir, pipeline)
             phase = "running the workflow"
+            registered = self._registered_sex(facts.person)
             say(
                 "running the workflow (align, mark duplicates, CRAM, call, VCF, QC)"
                 + ("" if previous is None else f", resuming in the work folder of {previous.id}")
@@ -480,13 +481,12 @@ class PipelineService:
                     cores=cores,
                     executor=executor,
                     slurm=slurm,
+                    sex=None if registered is None else registered.value,
                 )
             )
             phase = "storing the products"
             say("judging the QC and storing the products encrypted")
-            verdict = evaluate_qc(
-                outcome.result.qc, self.thresholds, self._registered_sex(facts.person)
-            )
+            verdict = evaluate_qc(outcome.result.qc, self.thresholds, registered)
             stored = self._store_products(
                 ctx, run_id, sample_id, reference, caller, inputs, workdir, outcome, verdict
             )

@@ -54,6 +54,40 @@ class CallRequest:
     """A folder for intermediate files (emptied by nobody; inside the run folder)."""
     threads: int
     """Threads the step may use."""
+    sex: str | None = None
+    """``male`` or ``female`` as registered for the person (None: unknown, all diploid)."""
+
+
+GRCH38_X_PARS = ((10_001, 2_781_479), (155_701_383, 156_030_895))
+"""chrX's pseudo-autosomal regions in GRCh38 (1-based, inclusive): diploid in males."""
+GRCH38_X_LENGTH = 156_040_895
+_X_NAMES = ("chrX", "X")
+_Y_NAMES = ("chrY", "Y")
+
+
+def ploidy_lines(contigs: dict[str, int]) -> list[str]:
+    """``bcftools call --ploidy-file`` lines for a reference (contig -> length): males
+    haploid on chrX outside the pseudo-autosomal regions (GRCh38's when chrX has GRCh38's
+    length; the whole contig otherwise) and on chrY; every other place diploid."""
+    lines: list[str] = []
+    for name in _X_NAMES:
+        length = contigs.get(name)
+        if length is None:
+            continue
+        pars = GRCH38_X_PARS if length == GRCH38_X_LENGTH else ()
+        start = 1
+        for lo, hi in pars:
+            if lo > start:
+                lines.append(f"{name} {start} {lo - 1} M 1")
+            start = hi + 1
+        if start <= length:
+            lines.append(f"{name} {start} {length} M 1")
+    for name in _Y_NAMES:
+        if name in contigs:
+            lines.append(f"{name} 1 {contigs[name]} M 1")
+    lines.append("* * * M 2")
+    lines.append("* * * F 2")
+    return lines
 
 
 CallerFunction = Callable[[CallRequest, ToolRunner], dict[str, Any]]
@@ -98,6 +132,24 @@ def call_bcftools(request: CallRequest, tools: ToolRunner) -> dict[str, Any]:
         pileup,
         request.cram,
     )
+    ploidy: list[str | Path] = []
+    described = "2 (sex unknown)"
+    if request.sex in ("male", "female"):
+        contigs = {
+            row.split("\t")[0]: int(row.split("\t")[1])
+            for row in Path(f"{request.reference}.fai").read_text(encoding="ascii").splitlines()
+        }
+        ploidy_file = request.scratch / "ploidy.txt"
+        ploidy_file.write_text("\n".join(ploidy_lines(contigs)) + "\n", encoding="ascii")
+        samples_file = request.scratch / "samples.txt"
+        code = "M" if request.sex == "male" else "F"
+        samples_file.write_text(f"{request.sample_id}\t{code}\n", encoding="ascii")
+        ploidy = ["--ploidy-file", ploidy_file, "--samples-file", samples_file]
+        described = (
+            "male: 1 on chrX outside the PARs and on chrY, else 2"
+            if request.sex == "male"
+            else "female: 2"
+        )
     tools.bcftools(
         "call",
         "--multiallelic-caller",
@@ -105,6 +157,7 @@ def call_bcftools(request: CallRequest, tools: ToolRunner) -> dict[str, Any]:
         GVCF_BANDS,
         "--annotate",
         "FORMAT/GQ",
+        *ploidy,
         "--threads",
         extra_threads,
         "--output-type",
@@ -121,7 +174,7 @@ def call_bcftools(request: CallRequest, tools: ToolRunner) -> dict[str, Any]:
         "min_mapping_quality": MIN_MAPPING_QUALITY,
         "min_base_quality": MIN_BASE_QUALITY,
         "max_depth": MAX_DEPTH,
-        "ploidy": 2,
+        "ploidy": described,
     }
 
 

@@ -260,6 +260,7 @@ def run_pipeline(
     cores: int = 2,
     executor: str = "local",
     slurm: SlurmSettings | None = None,
+    sex: str | None = None,
 ) -> PipelineResult:
     """Align, mark duplicates, call and QC one sample's paired reads in ``workdir``.
 
@@ -286,6 +287,9 @@ def run_pipeline(
         Partition, account, per-step resources and status checks for
         ``executor="slurm"`` (default :class:`SlurmSettings`: the cluster's default
         partition, no account); ignored by the local executor.
+    sex
+        ``male`` or ``female`` as registered (None: unknown): a male's chrX outside the
+        pseudo-autosomal regions and chrY are called haploid.
 
     Raises
     ------
@@ -336,6 +340,8 @@ def run_pipeline(
             "caller": caller,
             "threads": cores,
         }
+        if sex is not None:
+            config["sex"] = sex
         config_path = _write_config(workdir, config)
         plan = None
         if slurm is not None:

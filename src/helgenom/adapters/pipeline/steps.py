@@ -203,6 +203,7 @@ def step_call(job: StepJob, tools: ToolRunner) -> dict[str, Any]:
             gvcf_index=out[index],
             scratch=job.scratch(),
             threads=job.threads,
+            sex=job.config.get("sex"),
         )
         params = caller.function(request, tools)
         if not out[gvcf].exists() or not out[index].exists():

@@ -66,6 +66,8 @@ class WorkerRequest:
     """With ``executor="slurm"``: keyword arguments of
     :class:`~helgenom.adapters.pipeline.slurm.SlurmSettings` (partition, account, ...);
     None: the cluster's defaults."""
+    sex: str | None = None
+    """``male`` or ``female`` as registered, for the caller's ploidy (None: unknown)."""
 
     def asdict(self) -> dict[str, Any]:
         """A JSON-ready dict with ``format_version``."""
@@ -80,6 +82,7 @@ class WorkerRequest:
             "cores": self.cores,
             "executor": self.executor,
             "slurm": self.slurm,
+            "sex": self.sex,
         }
 
     @classmethod
@@ -96,6 +99,7 @@ class WorkerRequest:
             cores=int(data["cores"]),
             executor=str(data["executor"]),
             slurm=None if data.get("slurm") is None else dict(data["slurm"]),
+            sex=None if data.get("sex") is None else str(data["sex"]),
         )
 
 
@@ -230,6 +234,7 @@ def work(request: WorkerRequest) -> dict[str, Any]:
             cores=request.cores,
             executor=request.executor,
             slurm=slurm,
+            sex=request.sex,
         )
         distributions = read_distributions(
             result.outputs["cram"],
