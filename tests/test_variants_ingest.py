@@ -1000,6 +1000,37 @@ BAD_RECORDS = [
 ]
 
 
+def _same_error_both_ways(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fasta: Path,
+    header: str,
+    lines: list[str],
+    where: int,
+) -> str:
+    """Ingest a file of more than one chunk whose line ``where`` is bad, with the bulk
+    checks and per record only: the same FormatError both ways, naming that line, with
+    the lines before it taken in bulk and nothing left in the work folder. Returns it."""
+    path = tmp_path / "big.vcf"
+    path.write_text(header + "".join(f"{line}\n" for line in lines))
+    assert path.stat().st_size > 1 << 20  # more than one chunk
+    work = tmp_path / "work"
+    handed = _count_per_record(monkeypatch)
+    with pytest.raises(FormatError) as bulk:
+        _read_big(path, fasta, work)
+    assert len(handed) < 100  # the lines before the bad one went in bulk
+    with monkeypatch.context() as patch:
+        _per_record_only(patch)
+        with pytest.raises(FormatError) as single:
+            _read_big(path, fasta, work)
+    message = str(bulk.value)
+    assert message == str(single.value)
+    lineno = header.count("\n") + where + 1
+    assert re.match(f"big.vcf: line {lineno}[ :]", message), message
+    assert list(work.iterdir()) == []
+    return message
+
+
 @pytest.mark.parametrize("where", [12_345, 29_000])
 @pytest.mark.parametrize(("change", "problem"), BAD_RECORDS)
 def test_a_bad_record_deep_in_a_chunk_is_reported_exactly(
@@ -1021,27 +1052,12 @@ def test_a_bad_record_deep_in_a_chunk_is_reported_exactly(
         changed = change(cols)
         lines[where] = "\t".join(cols if changed is None else changed)
     header = vcf_text([], header=BIG_HEADER)
-    path = tmp_path / "big.vcf"
-    path.write_text(header + "".join(f"{line}\n" for line in lines))
-    assert path.stat().st_size > 1 << 20  # more than one chunk
-    work = tmp_path / "work"
-    handed = _count_per_record(monkeypatch)
-    with pytest.raises(FormatError) as bulk:
-        _read_big(path, fasta, work)
-    assert len(handed) < 100  # the lines before the bad one went in bulk
-    with monkeypatch.context() as patch:
-        _per_record_only(patch)
-        with pytest.raises(FormatError) as single:
-            _read_big(path, fasta, work)
-    message = str(bulk.value)
-    assert message == str(single.value)
-    lineno = header.count("\n") + where + 1
-    assert re.match(f"big.vcf: line {lineno}[ :]", message), message
+    message = _same_error_both_ways(tmp_path, monkeypatch, fasta, header, lines, where)
     if change not in ("contig",) and "columns" not in problem:
         pos = lines[where].split("\t")[1]
+        lineno = header.count("\n") + where + 1
         assert f"line {lineno} (chr1:{pos}): " in message, message
     assert problem in message
-    assert list(work.iterdir()) == []
 
 
 def test_a_changed_reference_is_read_again(
@@ -1247,24 +1263,8 @@ def test_a_bad_nonref_alt_record_deep_in_a_chunk_is_reported_exactly(
         changed = change(cols)
         lines[where] = "\t".join(cols if changed is None else changed)
     header = vcf_text([], header=GATK_HEADER)
-    path = tmp_path / "big.vcf"
-    path.write_text(header + "".join(f"{line}\n" for line in lines))
-    assert path.stat().st_size > 1 << 20  # more than one chunk
-    work = tmp_path / "work"
-    handed = _count_per_record(monkeypatch)
-    with pytest.raises(FormatError) as bulk:
-        _read_big(path, fasta, work)
-    assert len(handed) < 100  # the lines before the bad one went in bulk
-    with monkeypatch.context() as patch:
-        _per_record_only(patch)
-        with pytest.raises(FormatError) as single:
-            _read_big(path, fasta, work)
-    message = str(bulk.value)
-    assert message == str(single.value)
-    lineno = header.count("\n") + where + 1
-    assert re.match(f"big.vcf: line {lineno}[ :]", message), message
+    message = _same_error_both_ways(tmp_path, monkeypatch, fasta, header, lines, where)
     assert problem in message, message
-    assert list(work.iterdir()) == []
 
 
 BROKEN = [

@@ -43,7 +43,8 @@ class KeySet:
     """The file's (mtime, size) when the keys were read from a file."""
 
 
-def _pyjwt() -> Any:
+def pyjwt() -> Any:
+    """The PyJWT module (ConfigurationError naming the extra when it is missing)."""
     try:
         import jwt
     except ImportError:
@@ -126,7 +127,7 @@ def parse_key_set(
     StorageUnavailableError
         The document has no ``keys`` list.
     """
-    jwt = _pyjwt()
+    jwt = pyjwt()
     entries = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise StorageUnavailableError(

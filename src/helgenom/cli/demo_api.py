@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from helgenom.services.demo import DemoReport
+from helgenom.services.demo import DemoReport, beacon_query
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,13 +162,7 @@ def _variant_query(report: DemoReport) -> dict[str, str]:
     variant = "chr1-100-A-G"
     if report.variants is not None and report.variants.lines:
         variant = report.variants.lines[0].variant_id
-    contig, pos, ref, alt = variant.split("-")
-    return {
-        "referenceName": contig,
-        "start": str(int(pos) - 1),
-        "referenceBases": ref,
-        "alternateBases": alt,
-    }
+    return beacon_query(variant)
 
 
 def _tour(report: DemoReport) -> list[tuple[str, str]]:

@@ -692,7 +692,8 @@ def _variants(
     )
 
 
-def _beacon_query(variant_id: str) -> dict[str, str]:
+def beacon_query(variant_id: str) -> dict[str, str]:
+    """GET g_variants parameters asking for ``CONTIG-POS-REF-ALT`` (0-based start)."""
     contig, pos, ref, alt = variant_id.split("-")
     return {
         "referenceName": contig,
@@ -748,7 +749,7 @@ def _beacon(p: Platform, variants: VariantsDemo) -> BeaconDemo:
                 ctx,
                 base_url="http://127.0.0.1:8000/beacon",
                 client="demo",
-                params={**_beacon_query(variant_id), "requestedGranularity": "record"},
+                params={**beacon_query(variant_id), "requestedGranularity": "record"},
             )
             answers.append(
                 BeaconAnswer(

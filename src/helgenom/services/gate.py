@@ -56,13 +56,7 @@ class Grant:
 
 def requisition_departments(conn: Connection, person: str) -> frozenset[str]:
     """Codes of departments holding an active requisition for ``person``."""
-    rows = conn.execute(
-        sa.select(requisitions.c.department_code)
-        .where(requisitions.c.person_pseudonym == person)
-        .where(requisitions.c.status != "cancelled")
-        .distinct()
-    ).all()
-    return frozenset(str(r.department_code) for r in rows)
+    return requisition_departments_of(conn, [person])[person]
 
 
 _IN_CHUNK = 500

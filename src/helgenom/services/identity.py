@@ -166,12 +166,7 @@ def _consent_event(r: Any) -> ConsentEvent:
 
 def load_consent(conn: Connection, pseudonym: str) -> tuple[ConsentEvent, ...]:
     """The consent history of ``pseudonym``, oldest first."""
-    rows = conn.execute(
-        sa.select(consent_events)
-        .where(consent_events.c.person_pseudonym == pseudonym)
-        .order_by(consent_events.c.recorded_at, consent_events.c.id)
-    ).all()
-    return tuple(_consent_event(r) for r in rows)
+    return load_consents(conn, [pseudonym])[pseudonym]
 
 
 CONSENT_BATCH = 500

@@ -98,11 +98,7 @@ def parse_ttl(text: str) -> dt.timedelta:
 
 
 def _jwt() -> Any:
-    try:
-        import jwt
-    except ImportError:
-        raise ConfigurationError("bearer tokens need PyJWT: pip install 'helgenom[api]'") from None
-    return jwt
+    return jwks.pyjwt()
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from helgenom.adapters.pipeline.qc import X_NAMES, Y_NAMES
 from helgenom.adapters.pipeline.tools import ToolRunner
 from helgenom.core.errors import InvalidInputError
 
@@ -61,8 +62,6 @@ class CallRequest:
 GRCH38_X_PARS = ((10_001, 2_781_479), (155_701_383, 156_030_895))
 """chrX's pseudo-autosomal regions in GRCh38 (1-based, inclusive): diploid in males."""
 GRCH38_X_LENGTH = 156_040_895
-_X_NAMES = ("chrX", "X")
-_Y_NAMES = ("chrY", "Y")
 
 
 def ploidy_lines(contigs: dict[str, int]) -> list[str]:
@@ -70,7 +69,7 @@ def ploidy_lines(contigs: dict[str, int]) -> list[str]:
     haploid on chrX outside the pseudo-autosomal regions (GRCh38's when chrX has GRCh38's
     length; the whole contig otherwise) and on chrY; every other place diploid."""
     lines: list[str] = []
-    for name in _X_NAMES:
+    for name in X_NAMES:
         length = contigs.get(name)
         if length is None:
             continue
@@ -82,7 +81,7 @@ def ploidy_lines(contigs: dict[str, int]) -> list[str]:
             start = hi + 1
         if start <= length:
             lines.append(f"{name} {start} {length} M 1")
-    for name in _Y_NAMES:
+    for name in Y_NAMES:
         if name in contigs:
             lines.append(f"{name} 1 {contigs[name]} M 1")
     lines.append("* * * M 2")

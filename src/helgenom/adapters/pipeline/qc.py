@@ -39,8 +39,10 @@ MIN_HET_SITES = 20
 MIN_HET_DEPTH = 10
 _TRANSITIONS = frozenset({("A", "G"), ("G", "A"), ("C", "T"), ("T", "C")})
 _AUTOSOME = re.compile(r"(?:chr)?([1-9]|[1-9][0-9])")
-_X_NAMES = ("chrX", "X")
-_Y_NAMES = ("chrY", "Y")
+X_NAMES = ("chrX", "X")
+"""Names chrX goes by."""
+Y_NAMES = ("chrY", "Y")
+"""Names chrY goes by."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,8 +243,8 @@ def contamination_indicator(depths: Sequence[tuple[int, int]]) -> dict[str, Any]
 
 def infer_sex(mean_depth: Mapping[str, float], lengths: Mapping[str, int]) -> dict[str, Any]:
     """Sex from chrX and chrY depth relative to the autosomes, when the reference has them."""
-    x_name = next((n for n in _X_NAMES if n in lengths), None)
-    y_name = next((n for n in _Y_NAMES if n in lengths), None)
+    x_name = next((n for n in X_NAMES if n in lengths), None)
+    y_name = next((n for n in Y_NAMES if n in lengths), None)
     result: dict[str, Any] = {"x_autosome_ratio": None, "y_autosome_ratio": None}
     if x_name is None and y_name is None:
         result["inferred_sex"] = "undetermined: no chrX/chrY in reference"

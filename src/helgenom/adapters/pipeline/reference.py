@@ -182,6 +182,11 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
+def _acgt(upper: bytes) -> int:
+    """Bases of an upper-cased sequence line that are A, C, G or T."""
+    return upper.count(b"A") + upper.count(b"C") + upper.count(b"G") + upper.count(b"T")
+
+
 ACGT_CACHE_NAME = "acgt_by_contig.json"
 """Beside the canonical FASTA: its A/C/G/T bases per contig (written on first use)."""
 
@@ -207,10 +212,7 @@ def acgt_by_contig(info: ReferenceInfo) -> dict[str, int]:
                 name = line[1:].split()[0].decode("ascii")
                 counts[name] = 0
             elif name is not None:
-                upper = line.upper()
-                counts[name] += (
-                    upper.count(b"A") + upper.count(b"C") + upper.count(b"G") + upper.count(b"T")
-                )
+                counts[name] += _acgt(line.upper())
     tmp = cache.with_name(f".{ACGT_CACHE_NAME}.{secrets.token_hex(4)}")
     try:
         tmp.write_text(json.dumps({"sha256": info.sha256, "contigs": counts}), encoding="utf-8")
@@ -303,9 +305,7 @@ def _canonical_fasta(source: Path, out: IO[bytes]) -> _ParsedFasta:
                 upper = line.upper()
                 md5.update(upper)
                 length += len(line)
-                acgt += (
-                    upper.count(b"A") + upper.count(b"C") + upper.count(b"G") + upper.count(b"T")
-                )
+                acgt += _acgt(upper)
                 pending += line
                 if len(pending) >= LINE_WIDTH:
                     cut = len(pending) - len(pending) % LINE_WIDTH
