@@ -10,6 +10,7 @@ with a plain reference reading of generated VCF text.
 from __future__ import annotations
 
 import hashlib
+import pickle
 import random
 import re
 import tempfile
@@ -274,6 +275,18 @@ def test_bgzipped_input_gives_the_same_rows_and_its_checksum(
     assert packed.ref_blocks.equals(plain.ref_blocks)
     assert packed.sha256 == hashlib.sha256((tmp_path / "in2.vcf.gz").read_bytes()).hexdigest()
     assert plain.sha256 == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_batch_crosses_processes_whole(ingest: Callable[..., IngestBatch]) -> None:
+    # Worker processes hand batches over by pickling (as Arrow IPC streams).
+    batch = ingest(vcf_text(CORPUS))
+    copy = pickle.loads(pickle.dumps(batch))
+    assert copy == batch
+    for name in ("variants", "calls", "ref_blocks"):
+        assert getattr(copy, name).equals(getattr(batch, name))
+        assert getattr(copy, name).schema == getattr(batch, name).schema
+    assert batch.calls.num_rows
+    assert batch.ref_blocks.num_rows
 
 
 def test_header_only_file_gives_empty_tables(ingest: Callable[..., IngestBatch]) -> None:
