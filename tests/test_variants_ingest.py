@@ -376,6 +376,45 @@ def test_multi_sample_and_unreadable_files_are_format_errors(
         ingest(vcf_text(["chr1 30 . A G 50 PASS . GT 0/1"])[:-1])
 
 
+@pytest.mark.parametrize(
+    "damage",
+    ["none", "zero padding", "two members", "truncated", "garbage after", "bad crc"],
+)
+def test_small_and_streamed_gzip_read_alike(
+    ingest: Callable[..., IngestBatch], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    # Small files are decompressed whole, large ones streamed: same rows, same checksum,
+    # same error for damaged files.
+    import gzip
+
+    text = vcf_text(CORPUS).encode()
+    packed = gzip.compress(text)
+    data = {
+        "none": packed,
+        "zero padding": packed + b"\0" * 16,
+        "two members": gzip.compress(text[:300]) + gzip.compress(text[300:]),
+        "truncated": packed[:-9],
+        "garbage after": packed + b"not gzip",
+        "bad crc": packed[:-8] + bytes([packed[-8] ^ 1]) + packed[-7:],
+    }[damage]
+
+    def outcome() -> Any:
+        try:
+            batch = ingest(data, name="in.vcf.gz")
+        except FormatError as exc:
+            return str(exc)
+        return batch.calls.to_pylist(), batch.ref_blocks.to_pylist(), batch.sha256
+
+    whole = outcome()
+    monkeypatch.setattr(vcfin, "SMALL_GZIP", 0)
+    streamed = outcome()
+    assert whole == streamed
+    if damage in ("none", "zero padding", "two members"):
+        assert whole[2] == hashlib.sha256(data).hexdigest()
+    else:
+        assert "not valid gzip" in whole
+
+
 def test_messages_redact_possible_cpr_numbers(ingest: Callable[..., IngestBatch]) -> None:
     text = vcf_text(["chr1 30 . A G 50 PASS . GT 0/1"], sample="0101701234")
     with pytest.raises(FormatError) as caught:

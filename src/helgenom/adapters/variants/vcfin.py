@@ -189,6 +189,35 @@ class _HashingReader(io.RawIOBase):
         return self.digest.hexdigest()
 
 
+SMALL_GZIP = 8 << 20
+"""Compressed files up to this size are read and decompressed whole (most per-sample
+VCFs; gVCFs of whole genomes stream)."""
+
+
+def _small_gzip(raw: IO[bytes]) -> tuple[bytes, str] | None:
+    """The decompressed content and SHA-256 of a small, well-formed gzip/BGZF file at
+    ``raw`` (whose position is left at 0); None for a large or damaged one, which the
+    streaming reader then reads (and words the damage of)."""
+    data = raw.read(SMALL_GZIP + 1)
+    raw.seek(0)
+    if len(data) > SMALL_GZIP:
+        return None
+    digest = hashlib.sha256(data).hexdigest()
+    parts: list[bytes] = []
+    rest = memoryview(data)
+    try:
+        while rest:
+            member = zlib.decompressobj(31)  # one gzip member (a BGZF block) at a time
+            parts.append(member.decompress(rest))
+            if not member.eof:
+                return None
+            tail = member.unused_data.lstrip(b"\0")  # gzip allows zero padding
+            rest = memoryview(tail)
+    except zlib.error:
+        return None
+    return b"".join(parts), digest
+
+
 def _label(path: Path) -> str:
     """The file as named in messages (digit runs that may be a CPR number redacted)."""
     return redact_numbers(path.name)
@@ -203,6 +232,7 @@ class _VcfFile:
         self.known_contigs = known_contigs
         self._stack: list[io.IOBase | IO[bytes]] = []
         self._hashing: _HashingReader | None = None
+        self._digest: str | None = None
         self._lines: Iterator[bytes] = iter(())
         self._stream: IO[bytes] | None = None
         self.lineno = 0
@@ -223,11 +253,21 @@ class _VcfFile:
         raw.seek(0)
         if not magic:
             raise FormatError(f"{self.label}: the file is empty; submit the VCF or gVCF file")
-        self._hashing = _HashingReader(raw)
-        buffered = io.BufferedReader(self._hashing, 1 << 20)
-        self._stack.append(buffered)
-        stream: IO[bytes] = buffered
-        if magic[:2] == b"\x1f\x8b":
+        whole = _small_gzip(raw) if magic[:2] == b"\x1f\x8b" else None
+        if whole is not None:
+            data, self._digest = whole
+            stream: IO[bytes] = io.BytesIO(data)
+            if data.startswith(b"BCF"):
+                raise FormatError(
+                    f"{self.label}: the file is BCF; submit VCF: convert it with "
+                    "bcftools view -Oz -o sample.vcf.gz"
+                )
+        else:
+            self._hashing = _HashingReader(raw)
+            buffered = io.BufferedReader(self._hashing, 1 << 20)
+            self._stack.append(buffered)
+            stream = buffered
+        if whole is None and magic[:2] == b"\x1f\x8b":
             gz = gzip.GzipFile(fileobj=buffered, mode="rb")
             self._stack.append(gz)
             try:
@@ -351,6 +391,8 @@ class _VcfFile:
 
     def sha256(self) -> str:
         """The SHA-256 of the whole file (call after reading every record)."""
+        if self._digest is not None:
+            return self._digest
         assert self._hashing is not None
         return self._hashing.drain()
 
@@ -801,7 +843,7 @@ def _fasta_key(path: Path) -> tuple[str, int, int, int] | None:
         fai = Path(f"{path}.fai").stat()
     except OSError:
         return None
-    return str(path.resolve()), fasta.st_size, fasta.st_mtime_ns, fai.st_mtime_ns
+    return os.path.abspath(path), fasta.st_size, fasta.st_mtime_ns, fai.st_mtime_ns
 
 
 def _compatible(found: str, ref: str) -> bool:
