@@ -3,7 +3,7 @@
 One random input file (``--size-mb`` MiB, default 1 GiB) is stored and fetched by:
 
 * ``helgenom Crypt4ghStore`` - :meth:`Crypt4ghStore.put` into a :class:`LocalStore`
-  and :meth:`Crypt4ghStore.iter_plaintext` back to a file (the adapter);
+  and :meth:`Crypt4ghStore.iter_plaintext` (``reuse=True``) back to a file (the adapter);
 * ``helgenom ObjectService`` - :meth:`ObjectService.put` / :meth:`ObjectService.get` on a
   scratch instance (SQLite catalog, local store): adds the access gate, catalog row,
   audit entries and, on get, the write-aside/check/rename of the output;
@@ -12,6 +12,9 @@ One random input file (``--size-mb`` MiB, default 1 GiB) is stored and fetched b
   ``nonce || ciphertext`` to the same disk (and the reverse); and its two halves,
   ``crypto only`` (the AEAD over in-memory segments) and ``I/O only`` (read + write of the
   same bytes in the same chunks);
+* ``(a") floor + SHA-256`` - the floor also computing the checksums helgenom must compute
+  (a put records the plaintext's and the ciphertext's SHA-256 in the catalog, a service
+  fetch checks the ciphertext's), single-threaded like the floor;
 * ``(b) crypt4gh CLI`` - ``crypt4gh encrypt`` / ``crypt4gh decrypt`` (stdin to stdout);
 * ``(c) plain copy`` - :func:`shutil.copyfileobj` (no encryption).
 
@@ -64,6 +67,12 @@ SEALED = SEGMENT + 12 + 16
 """Nonce + ciphertext + MAC of a full segment."""
 RSS_LIMIT_MB = 150
 FLOOR_RATIO_GOAL = 0.8
+HASHED_FLOOR = {
+    "store": '(a") floor + SHA-256 of plaintext and ciphertext',
+    "fetch": '(a") floor + SHA-256 of the ciphertext',
+}
+"""The floor doing the checksums helgenom must do: a put records the plaintext and the
+ciphertext SHA-256 in the catalog, ObjectService.get checks the ciphertext's."""
 RSS_GROWTH_TOLERANCE_MB = 8
 """Peak RSS may differ this much between the two file sizes and still count as flat."""
 PATIENT_CPR = "010170-0002"  # synthetic
@@ -143,6 +152,7 @@ def child_adapter_get(spec: dict[str, Any]) -> dict[str, Any]:
         base64.b64decode(spec["header"]),
         spec["key_id"],
         ciphertext_size=spec["ciphertext_size"],
+        reuse=True,  # each chunk is written before the next is asked for
     )
     target = open(spec["output"], "wb")  # noqa: SIM115 - closed by _fsync_close
     for chunk in chunks:
@@ -210,6 +220,44 @@ def child_floor_get(spec: dict[str, Any]) -> dict[str, Any]:
             target.write(aead.decrypt(view[:12], view[12:], None))
         _fsync_close(target)
     return clock.stop()
+
+
+def child_floor_put_hashed(spec: dict[str, Any]) -> dict[str, Any]:
+    """The floor, also hashing plaintext and ciphertext (SHA-256) as the catalog needs."""
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    aead = ChaCha20Poly1305(bytes.fromhex(spec["key"]))
+    plain, cipher = hashlib.sha256(), hashlib.sha256()
+    clock = _Clock()
+    with open(spec["input"], "rb") as source:
+        target = open(spec["output"], "wb")  # noqa: SIM115
+        while segment := source.read(SEGMENT):
+            plain.update(segment)
+            nonce = os.urandom(12)
+            sealed = aead.encrypt(nonce, segment, None)
+            cipher.update(nonce)
+            cipher.update(sealed)
+            target.write(nonce)
+            target.write(sealed)
+        _fsync_close(target)
+    return clock.stop(plaintext_sha256=plain.hexdigest(), ciphertext_sha256=cipher.hexdigest())
+
+
+def child_floor_get_hashed(spec: dict[str, Any]) -> dict[str, Any]:
+    """The floor, also hashing the ciphertext (SHA-256) as a checked fetch does."""
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    aead = ChaCha20Poly1305(bytes.fromhex(spec["key"]))
+    cipher = hashlib.sha256()
+    clock = _Clock()
+    with open(spec["input"], "rb") as source:
+        target = open(spec["output"], "wb")  # noqa: SIM115
+        while sealed := source.read(SEALED):
+            cipher.update(sealed)
+            view = memoryview(sealed)
+            target.write(aead.decrypt(view[:12], view[12:], None))
+        _fsync_close(target)
+    return clock.stop(ciphertext_sha256=cipher.hexdigest())
 
 
 def _segments(count: int) -> list[bytes]:
@@ -296,6 +344,8 @@ CHILDREN: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "service_get": child_service_get,
     "floor_put": child_floor_put,
     "floor_get": child_floor_get,
+    "floor_put_hashed": child_floor_put_hashed,
+    "floor_get_hashed": child_floor_get_hashed,
     "crypto_encrypt": child_crypto_encrypt,
     "crypto_decrypt": child_crypto_decrypt,
     "io_copy": child_io_copy,
@@ -341,6 +391,7 @@ class Row:
     size: int
     runs: list[Run] = field(default_factory=list)
     floor: bool = False
+    hashed_floor: bool = False
     helgenom: bool = False
     cli: bool = False
     note: str = ""
@@ -650,6 +701,18 @@ def run_round(
         if floor_out.stat().st_size != size + (size + SEGMENT - 1) // SEGMENT * 28:
             raise SystemExit("floor wrote the wrong number of bytes")
 
+    def floor_put_hashed() -> None:
+        with step("floor + SHA-256 of plaintext and ciphertext"):
+            run = bench.child(
+                "floor_put_hashed",
+                {"input": str(source), "output": str(io_out), "key": floor_key},
+                input_path=source,
+            )
+        if run.result["plaintext_sha256"] != sha:
+            raise SystemExit("the checksummed floor hashed the input wrongly")
+        bench.row("store", HASHED_FLOOR["store"], size, hashed_floor=True).runs.append(run)
+        _unlink(io_out)
+
     def crypto_encrypt() -> None:
         with step("crypto only: encrypt"):
             run = bench.child("crypto_encrypt", {"size": size}, input_path=None)
@@ -709,6 +772,17 @@ def run_round(
         bench.row("fetch", "(a) floor: read + AEAD + write", size, floor=True).runs.append(run)
         bench.verify(back("floor"), sha, "floor decryption")
         _unlink(back("floor"))
+
+    def floor_get_hashed() -> None:
+        with step("floor + SHA-256 of the ciphertext"):
+            run = bench.child(
+                "floor_get_hashed",
+                {"input": str(floor_out), "output": str(back("floor2")), "key": floor_key},
+                input_path=floor_out,
+            )
+        bench.row("fetch", HASHED_FLOOR["fetch"], size, hashed_floor=True).runs.append(run)
+        bench.verify(back("floor2"), sha, "checksummed floor decryption")
+        _unlink(back("floor2"))
 
     def crypto_decrypt() -> None:
         with step("crypto only: decrypt"):
@@ -781,8 +855,26 @@ def run_round(
         bench.verify(back("plain"), sha, "plain copy")
         _unlink(back("plain"))
 
-    stores = [floor_put, crypto_encrypt, io_put, adapter_put, service_put, cli_put, plain_put]
-    fetches = [floor_get, crypto_decrypt, io_get, adapter_get, service_get, cli_get, plain_get]
+    stores = [
+        floor_put,
+        floor_put_hashed,
+        crypto_encrypt,
+        io_put,
+        adapter_put,
+        service_put,
+        cli_put,
+        plain_put,
+    ]
+    fetches = [
+        floor_get,
+        floor_get_hashed,
+        crypto_decrypt,
+        io_get,
+        adapter_get,
+        service_get,
+        cli_get,
+        plain_get,
+    ]
     for steps in (stores, fetches):
         turn = rotation % len(steps)
         for run_step in steps[turn:] + steps[:turn]:
@@ -856,8 +948,10 @@ def run_big(bench: Bench, keys: dict[str, str]) -> list[Row]:
 # -- output ------------------------------------------------------------------------------
 
 
-def _floor(rows: list[Row], direction: str) -> Row:
-    return next(r for r in rows if r.direction == direction and r.floor)
+def _floor(rows: list[Row], direction: str, *, hashed: bool = False) -> Row:
+    return next(
+        r for r in rows if r.direction == direction and (r.hashed_floor if hashed else r.floor)
+    )
 
 
 def render(rows: list[Row], args: argparse.Namespace, where: str) -> Table:
@@ -878,6 +972,7 @@ def render(rows: list[Row], args: argparse.Namespace, where: str) -> Table:
         "seconds",
         "MB/s",
         "× floor (a)",
+        '× (a")',
         "CPU s",
         "other load",
         "peak RSS MB",
@@ -887,6 +982,7 @@ def render(rows: list[Row], args: argparse.Namespace, where: str) -> Table:
     last = None
     for row in rows:
         floor = _floor(rows, row.direction)
+        hashed = _floor(rows, row.direction, hashed=True)
         if last is not None and row.direction != last:
             table.add_section()
         last = row.direction
@@ -901,6 +997,7 @@ def render(rows: list[Row], args: argparse.Namespace, where: str) -> Table:
             f"{row.seconds:,.2f}{spread}",
             f"{row.rate:,.0f}",
             f"{row.rate / floor.rate:.2f}",
+            f"{row.rate / hashed.rate:.2f}",
             f"{row.cpu_seconds:,.2f}",
             f"{row.other_load:.2f}",
             f"{row.rss_mb:,.1f}",
@@ -1044,6 +1141,15 @@ def main(argv: list[str] | None = None) -> int:
     results = verdicts(rows, small if big else [], big, baseline)
     for ok, text in results:
         out.print(f"  {'[green]PASS[/green]' if ok else '[red]MISS[/red]'}  {text}")
+    out.print('[bold]Against the checksummed floor (a") (information, not a goal)[/bold]')
+    for direction in ("store", "fetch"):
+        hashed = _floor(rows, direction, hashed=True)
+        for row in (r for r in rows if r.direction == direction and r.helgenom):
+            out.print(
+                f"  {row.contender}: {row.rate / hashed.rate:.2f}x {hashed.contender} "
+                f"({row.rate:,.0f} vs {hashed.rate:,.0f} MB/s; CPU s {row.cpu_seconds:.2f} "
+                f"vs {hashed.cpu_seconds:.2f})"
+            )
     return 0 if all(ok for ok, _ in results) else 1
 
 

@@ -364,6 +364,31 @@ def test_put_get_roundtrip(ow: ObjWorld) -> None:
     assert len(ow.bodies()) == len(SIZES)
 
 
+def test_reused_chunks_carry_every_byte(ow: ObjWorld) -> None:
+    # iter_plaintext(reuse=True) decrypts into a few buffers lent out again once the
+    # consumer asks for the next chunk: a slow and a fast consumer see every byte once.
+    store = ow.objects.store
+    data = payload(24 * MiB + 777, seed=3)
+    stored = store.put("bodies/reuse-test", io.BytesIO(data))
+    args = (stored.body_key, stored.header, stored.key_id)
+    for pause in (0.0, 0.003):
+        digest, size, held = hashlib.sha256(), 0, []
+        for chunk in store.iter_plaintext(
+            *args,
+            ciphertext_size=stored.ciphertext_size,
+            ciphertext_sha256=stored.ciphertext_sha256,
+            reuse=True,
+        ):
+            time.sleep(pause)
+            digest.update(chunk)
+            size += len(chunk)
+            held.append(memoryview(chunk).obj)
+        assert (size, digest.hexdigest()) == (len(data), sha256(data))
+        assert len({id(buffer) for buffer in held}) < len(held) // 2  # buffers were reused
+    kept = list(store.iter_plaintext(*args, ciphertext_size=stored.ciphertext_size))
+    assert b"".join(kept) == data  # without reuse every chunk stays as it was
+
+
 def test_same_content_again_is_a_noop(ow: ObjWorld) -> None:
     operator = ow.ctx("operator")
     data = payload(200_000, seed=2)

@@ -338,6 +338,7 @@ class ObjectService:
                 row.key_id,
                 ciphertext_size=int(row.ciphertext_size),
                 ciphertext_sha256=str(row.ciphertext_sha256),
+                reuse=True,  # each chunk is written out before the next is asked for
             )
         except NotFoundError:
             raise IntegrityError(
@@ -587,7 +588,7 @@ def _check_cipher(row: Any, cipher_hash: Any) -> None:
 
 def _write_atomically(
     out: Path,
-    chunks: Iterator[bytes | bytearray],
+    chunks: Iterator[bytes | bytearray | memoryview],
     on_size: Callable[[int], None] | None = None,
 ) -> None:
     """Write ``chunks`` beside ``out``, fsync, check with ``on_size(bytes)``, then rename.

@@ -82,6 +82,16 @@ class ObjectStore(abc.ABC):
     def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         """Stream the whole object in chunks of at most ``chunk_size`` bytes."""
 
+    def iter_chunks_into(
+        self, key: str, chunk_size: int, take: Callable[[], bytearray]
+    ) -> Iterator[memoryview]:
+        """Like :meth:`iter_chunks`, but a backend that can read into buffers fills
+        ``take()`` (a buffer of at least ``chunk_size`` bytes, which the caller lends out
+        again once done with it) instead of allocating one per chunk. The default
+        yields views of :meth:`iter_chunks`' chunks."""
+        for chunk in self.iter_chunks(key, chunk_size):
+            yield memoryview(chunk)
+
     def get(self, key: str) -> bytes:
         """The whole object in memory (small objects only)."""
         return b"".join(self.iter_chunks(key))

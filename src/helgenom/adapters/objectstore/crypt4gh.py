@@ -276,7 +276,9 @@ def _pipeline(produce: Iterator[_Chunk], depth: int = QUEUE_DEPTH) -> Generator[
         thread.join(timeout=5)
 
 
-def _whole_segments(chunks: Iterable[bytes], size: int, batch: int) -> Iterator[bytes]:
+def _whole_segments(
+    chunks: Iterable[bytes | memoryview], size: int, batch: int
+) -> Iterator[bytes | memoryview]:
     """Re-cut a stream of chunks into buffers of whole ``size`` segments (``batch`` bytes or so).
 
     Only the last buffer may end with a shorter segment. A chunk that already holds
@@ -417,11 +419,17 @@ class Crypt4ghStore:
             ) from None
 
     def _open_segments(
-        self, aead: ChaCha20Poly1305, sealed: bytes, first: int, body_key: str
-    ) -> bytearray:
+        self,
+        aead: ChaCha20Poly1305,
+        sealed: bytes | memoryview,
+        first: int,
+        body_key: str,
+        into: bytearray | None = None,
+    ) -> bytearray | memoryview:
         """Decrypt a buffer of whole segments (the last may be short); ``first`` is its index.
 
-        Decrypts in place into one new buffer (no per-segment objects, no join).
+        Decrypts into one new buffer, or into the start of ``into`` (then a view of the
+        plaintext in it is returned); no per-segment objects, no join.
         """
         view = memoryview(sealed)
         starts = range(0, len(sealed), CIPHER_SEGMENT_SIZE)
@@ -430,7 +438,12 @@ class Crypt4ghStore:
             raise IntegrityError(
                 f"body {body_key} is truncated in segment {first + len(starts) - 1}"
             )
-        plain = bytearray(len(sealed) - len(starts) * SEGMENT_OVERHEAD)
+        size = len(sealed) - len(starts) * SEGMENT_OVERHEAD
+        plain: bytearray | memoryview
+        if into is not None and len(into) >= size:
+            plain = memoryview(into)[:size]
+        else:
+            plain = bytearray(size)
         out = memoryview(plain)
         for n, at in enumerate(starts):
             segment = view[at : at + CIPHER_SEGMENT_SIZE]
@@ -446,17 +459,22 @@ class Crypt4ghStore:
         return plain
 
     def _iter_sealed(
-        self, body_key: str, ciphertext_sha256: str | None = None
-    ) -> Generator[tuple[int, bytes], None, None]:
+        self,
+        body_key: str,
+        ciphertext_sha256: str | None = None,
+        buffers: _BufferPool | None = None,
+    ) -> Generator[tuple[int, bytes | memoryview], None, None]:
         """The stored body in buffers of whole segments, with the index of their first.
 
         With ``ciphertext_sha256``, the reading thread hashes the body as it arrives and
-        raises IntegrityError after the last buffer when the digest differs.
+        raises IntegrityError after the last buffer when the digest differs. With
+        ``buffers``, the backend reads into buffers of that pool where it can; the
+        consumer hands each back (``buffers.give(view.obj)``) once done with it.
         """
         index = 0
         batch = CIPHER_SEGMENT_SIZE * BATCH_SEGMENTS
 
-        def checked(chunks: Iterator[bytes]) -> Iterator[bytes]:
+        def checked(chunks: Iterator[_Chunk]) -> Iterator[_Chunk]:
             digest = hashlib.sha256()
             with closing(chunks):  # type: ignore[type-var]
                 for chunk in chunks:
@@ -468,7 +486,11 @@ class Crypt4ghStore:
                     "(segments replaced, reordered or not this object's)"
                 )
 
-        chunks = self.inner.iter_chunks(body_key, batch)
+        chunks: Iterator[bytes | memoryview] = (
+            self.inner.iter_chunks(body_key, batch)
+            if buffers is None
+            else self.inner.iter_chunks_into(body_key, batch, buffers.take)
+        )
         if ciphertext_sha256 is not None:
             chunks = checked(chunks)
         with closing(_pipeline(chunks)) as raw:
@@ -484,7 +506,8 @@ class Crypt4ghStore:
         *,
         ciphertext_size: int,
         ciphertext_sha256: str | None = None,
-    ) -> Iterator[bytes | bytearray]:
+        reuse: bool = False,
+    ) -> Iterator[bytes | bytearray | memoryview]:
         """Decrypt the whole body as a stream of chunks (about 1 MiB each).
 
         One thread reads the backend (and, given ``ciphertext_sha256``, hashes it), one
@@ -492,16 +515,39 @@ class Crypt4ghStore:
         ciphertext digest also rules out segments reordered or swapped between bodies,
         so the plaintext is exactly what was stored (IntegrityError otherwise, raised
         before the iterator ends).
+
+        With ``reuse``, a chunk is valid only until the next one is asked for: its
+        buffer is then decrypted into again. A consumer that writes each chunk out at
+        once (a file) saves an allocation per chunk, and on machines that hand freed
+        memory back to their host, the page faults of touching it again.
         """
         aead = self._aead(header, header_key_id)
         self._check_size(body_key, ciphertext_size)
+        sealed_buffers = _BufferPool(CIPHER_SEGMENT_SIZE * BATCH_SEGMENTS, QUEUE_DEPTH + 4)
+        plain_buffers = _BufferPool(SEGMENT_SIZE * BATCH_SEGMENTS, QUEUE_DEPTH + 4)
 
-        def produce() -> Iterator[bytearray]:
-            with closing(self._iter_sealed(body_key, ciphertext_sha256)) as batches:
+        def produce() -> Iterator[bytearray | memoryview]:
+            batches = self._iter_sealed(body_key, ciphertext_sha256, sealed_buffers)
+            with closing(batches):
                 for first, sealed in batches:
-                    yield self._open_segments(aead, sealed, first, body_key)
+                    into = plain_buffers.take() if reuse else None
+                    yield self._open_segments(aead, sealed, first, body_key, into)
+                    if isinstance(sealed, memoryview):
+                        sealed_buffers.give(sealed.obj)
 
-        return _pipeline(produce())
+        chunks = _pipeline(produce())
+        if not reuse:
+            return chunks
+
+        def lent() -> Generator[bytearray | memoryview, None, None]:
+            with closing(chunks):
+                for chunk in chunks:
+                    yield chunk
+                    # asked for the next: this one's buffer may be decrypted into again
+                    if isinstance(chunk, memoryview):
+                        plain_buffers.give(chunk.obj)
+
+        return lent()
 
     def _check_size(self, body_key: str, expected: int) -> None:
         actual = self.inner.head(body_key).size
@@ -576,13 +622,17 @@ class Crypt4ghStore:
             return BodyCheck("no-key", str(exc))
         plain_hash, cipher_hash = hashlib.sha256(), hashlib.sha256()
         size = 0
+        sealed_buffers = _BufferPool(CIPHER_SEGMENT_SIZE * BATCH_SEGMENTS, QUEUE_DEPTH + 4)
+        into = bytearray(SEGMENT_SIZE * BATCH_SEGMENTS)
         try:
-            with closing(self._iter_sealed(body_key)) as batches:
+            with closing(self._iter_sealed(body_key, buffers=sealed_buffers)) as batches:
                 for first, sealed in batches:
                     cipher_hash.update(sealed)
-                    plain = self._open_segments(aead, sealed, first, body_key)
+                    plain = self._open_segments(aead, sealed, first, body_key, into)
                     plain_hash.update(plain)
                     size += len(plain)
+                    if isinstance(sealed, memoryview):
+                        sealed_buffers.give(sealed.obj)
         except IntegrityError as exc:
             return BodyCheck("corrupt", str(exc))
         except NotFoundError:

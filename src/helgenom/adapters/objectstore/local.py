@@ -94,6 +94,24 @@ class LocalStore(ObjectStore):
             while chunk := handle.read(chunk_size):
                 yield chunk
 
+    def iter_chunks_into(
+        self, key: str, chunk_size: int, take: Callable[[], bytearray]
+    ) -> Iterator[memoryview]:
+        path = self._path(key)
+        try:
+            handle = path.open("rb", buffering=0)
+        except FileNotFoundError:
+            raise NotFoundError(f"object {key} is missing from {self.url}") from None
+        with handle:
+            while True:
+                view = memoryview(take())[:chunk_size]
+                got = 0
+                while got < chunk_size and (n := handle.readinto(view[got:])):
+                    got += n
+                if not got:
+                    return
+                yield view[:got]
+
     def get_range(self, key: str, start: int, end: int) -> bytes:
         check_range(start, end)
         path = self._path(key)
