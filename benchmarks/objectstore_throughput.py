@@ -500,6 +500,11 @@ class Bench:
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
             finally:
                 os.close(fd)
+        # Let the memory just freed settle: a VM with free page reporting (virtio-balloon)
+        # hands freed pages back to its host about 2 s later, and a contender running
+        # meanwhile would find some of its page cache backed and some not (the largest
+        # source of spread between runs).
+        time.sleep(self.args.settle)
         resident = _resident_share(path)
         how = "dropped" if self.can_drop else "fadvise"
         if resident is None:
@@ -1085,10 +1090,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "use a real disk, not tmpfs)",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs of every contender")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=3.0,
+        help="seconds to wait after dropping the page cache, before each run (default 3)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("NAME", "SPEC"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.size_mb < 1 or args.big_size_mb < 0 or args.repeat < 1:
-        parser.error("--size-mb and --repeat must be positive; --big-size-mb >= 0")
+    if args.size_mb < 1 or args.big_size_mb < 0 or args.repeat < 1 or args.settle < 0:
+        parser.error("--size-mb and --repeat must be positive; --big-size-mb, --settle >= 0")
     return args
 
 
