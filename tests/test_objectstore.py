@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from helgenom.adapters.objectstore import LocalStore, ObjectStore, create_store
-from helgenom.adapters.objectstore.s3 import PART_SIZE, S3Store
+from helgenom.adapters.objectstore.s3 import PART_SIZE, STREAM_PART_SIZE, S3Store
 from helgenom.core.errors import (
     ConfigurationError,
     InvalidInputError,
@@ -162,7 +162,7 @@ def test_put_get_roundtrip(store: ObjectStore, size: int) -> None:
 
 
 def test_put_from_a_source_with_short_reads(store: ObjectStore) -> None:
-    data = payload(PART_SIZE + 3 * MiB + 7, seed=1)
+    data = payload(STREAM_PART_SIZE + 3 * MiB + 7, seed=1)
     assert store.put("pipe", TrickleSource(data, 256 * 1024)) == len(data)
     assert store.head("pipe").size == len(data)
     assert sha256(store.get("pipe")) == sha256(data)
@@ -193,7 +193,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
     return True
 
 
-@pytest.mark.parametrize("fail_after", [100_000, PART_SIZE + 2 * MiB])
+@pytest.mark.parametrize("fail_after", [100_000, STREAM_PART_SIZE + 2 * MiB])
 def test_failed_put_keeps_the_old_object(harness: Harness, fail_after: int) -> None:
     store = harness.store
     old = payload(70_000, seed=3)
@@ -202,7 +202,7 @@ def test_failed_put_keeps_the_old_object(harness: Harness, fail_after: int) -> N
     partial: list[bool] = []
 
     def probe() -> None:  # runs just before the source fails
-        if fail_after > PART_SIZE:  # a part is on its way: wait until the server has some
+        if fail_after > STREAM_PART_SIZE:  # a part is on its way: wait for the server to have some
             partial.append(wait_for(lambda: bool(harness.leftovers())))
         seen.append(store.get("obj"))
 
@@ -216,14 +216,14 @@ def test_failed_put_keeps_the_old_object(harness: Harness, fail_after: int) -> N
     assert harness.leftovers() == []
 
 
-@pytest.mark.parametrize("fail_after", [0, 100_000, PART_SIZE + 2 * MiB])
+@pytest.mark.parametrize("fail_after", [0, 100_000, STREAM_PART_SIZE + 2 * MiB])
 def test_failed_put_leaves_no_object(harness: Harness, fail_after: int) -> None:
     store = harness.store
     visible: list[bool] = []
     partial: list[bool] = []
 
     def probe() -> None:
-        if fail_after > PART_SIZE:
+        if fail_after > STREAM_PART_SIZE:
             partial.append(wait_for(lambda: bool(harness.leftovers())))
         visible.append(store.exists("new"))
 
@@ -258,7 +258,7 @@ def test_failed_put_passes_other_source_errors_through(harness: Harness) -> None
 
 
 def test_complete_put_is_visible_only_at_the_end(store: ObjectStore) -> None:
-    data = payload(PART_SIZE + MiB, seed=6)
+    data = payload(STREAM_PART_SIZE + MiB, seed=6)
     visible: list[bool] = []
 
     class Source(io.RawIOBase):
@@ -523,11 +523,30 @@ def test_s3_put_refuses_objects_beyond_the_part_limit(
     import helgenom.adapters.objectstore.s3 as s3_module
 
     monkeypatch.setattr(s3_module, "MAX_PARTS", 2)
-    store = make_s3_store(s3_server, part_size=5 * MiB)  # at most 10 MiB per object
-    assert store.put("fits", io.BytesIO(payload(10 * MiB))) == 10 * MiB
+    store = make_s3_store(s3_server, part_size=5 * MiB)
+
+    class Stream(io.RawIOBase):  # a pipe: its size is not known in advance
+        def __init__(self, data: bytes) -> None:
+            self._data = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            return self._data.readinto(buffer)
+
+    # a stream of unknown size goes up in parts of 2 x 5 MiB: at most 20 MiB
+    assert store.put("fits", cast(BinaryIO, Stream(payload(20 * MiB)))) == 20 * MiB
     with pytest.raises(InvalidInputError, match="larger than"):
-        store.put("big", io.BytesIO(payload(10 * MiB + 1)))
+        store.put("big", cast(BinaryIO, Stream(payload(20 * MiB + 1))))
     assert [i.key for i in store.list()] == ["fits"]
+    # a file (its size known) gets parts large enough: 2 parts of 11 MiB
+    data = payload(21 * MiB + 1, seed=2)
+    assert store.put("file", io.BytesIO(data)) == len(data)
+    assert store.get("file") == data
+    # and so does a stream whose size is given
+    assert store.put("given", cast(BinaryIO, Stream(data)), size=len(data)) == len(data)
+    assert store.get("given") == data
     store.close()
 
 

@@ -57,10 +57,12 @@ class ObjectStore(abc.ABC):
     """Where the store is (never contains a secret)."""
 
     @abc.abstractmethod
-    def put(self, key: str, source: BinaryIO) -> int:
+    def put(self, key: str, source: BinaryIO, size: int | None = None) -> int:
         """Stream ``source`` to its end into ``key``, atomically; returns the bytes written.
 
         An existing object under ``key`` is replaced only once the new one is complete.
+        ``size``, when known, is how many bytes will come (a backend may size its
+        transfer to it; a different count is not an error).
         """
 
     def put_chunks(
@@ -68,6 +70,7 @@ class ObjectStore(abc.ABC):
         key: str,
         chunks: Iterable[Chunk],
         done: Callable[[object], None] | None = None,
+        size: int | None = None,
     ) -> int:
         """Like :meth:`put`, from an iterable of byte chunks; returns the bytes written.
 
@@ -76,7 +79,7 @@ class ObjectStore(abc.ABC):
         streams the chunks through :meth:`put`; a backend may write them directly.
         """
         raw = ChunkReader(iter(chunks), done)
-        return self.put(key, io.BufferedReader(raw, buffer_size=CHUNK_SIZE))
+        return self.put(key, io.BufferedReader(raw, buffer_size=CHUNK_SIZE), size)
 
     @abc.abstractmethod
     def iter_chunks(self, key: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
@@ -124,6 +127,19 @@ class ObjectStore(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+
+def remaining_bytes(source: BinaryIO) -> int | None:
+    """Bytes from the position of a seekable ``source`` to its end (None if unknown)."""
+    try:
+        if not source.seekable():
+            return None
+        here = source.tell()
+        end = source.seek(0, io.SEEK_END)
+        source.seek(here)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return max(end - here, 0)
 
 
 class ChunkReader(io.RawIOBase):

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from helgenom.adapters.keys import SecretBytes
-from helgenom.adapters.objectstore.base import ObjectStore, check_range
+from helgenom.adapters.objectstore.base import ObjectStore, check_range, remaining_bytes
 from helgenom.core.errors import ConfigurationError, IntegrityError, NotFoundError
 
 SEGMENT_SIZE = 65536
@@ -321,6 +321,8 @@ class Crypt4ghStore:
         Three threads overlap: one reads and hashes the plaintext, one seals segments
         and hashes the ciphertext, and the caller's thread writes to the backend.
         """
+        plain_size = remaining_bytes(source)
+        expected = None if plain_size is None else ciphertext_size(plain_size)
         session_key = os.urandom(32)
         aead = ChaCha20Poly1305(session_key)
         plain_hash, cipher_hash = hashlib.sha256(), hashlib.sha256()
@@ -382,7 +384,9 @@ class Crypt4ghStore:
                 yield sealed
 
         with closing(_pipeline(seal(_pipeline(read())))) as chunks:
-            written = self.inner.put_chunks(body_key, hashed(chunks), done=sealed_buffers.give)
+            written = self.inner.put_chunks(
+                body_key, hashed(chunks), done=sealed_buffers.give, size=expected
+            )
         if written != sizes[1]:
             raise IntegrityError(
                 f"object store wrote {written} bytes of body {body_key} but {sizes[1]} were sent"

@@ -42,7 +42,7 @@ class LocalStore(ObjectStore):
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 
-    def put(self, key: str, source: BinaryIO) -> int:
+    def put(self, key: str, source: BinaryIO, size: int | None = None) -> int:
         def chunks() -> Iterator[bytes]:
             while chunk := source.read(CHUNK_SIZE):
                 yield chunk
@@ -54,6 +54,7 @@ class LocalStore(ObjectStore):
         key: str,
         chunks: Iterable[Chunk],
         done: Callable[[object], None] | None = None,
+        size: int | None = None,
     ) -> int:
         """Write the chunks straight to a staging file, fsync, rename into place."""
         target = self._path(key)

@@ -4,12 +4,14 @@ Works with AWS S3 and S3-compatible servers (MinIO, Ceph radosgw, rclone ``serve
 given ``endpoint_url``. Design points:
 
 * ``put`` streams through boto3's managed transfer with a bounded configuration:
-  objects below ``part_size`` (default :data:`PART_SIZE`, 16 MiB) go up in one
-  ``PutObject``, larger ones as a multipart upload of ``part_size`` parts, at most
-  :data:`MAX_CONCURRENCY` at a time and :data:`MAX_IN_MEMORY_PARTS` read ahead. Peak
-  memory of one ``put`` is about ``(MAX_IN_MEMORY_PARTS + 2) * part_size`` (64 MiB;
-  measured: 67 MiB of Python objects, +85 MiB RSS) whatever the object's size. The
-  largest object is ``10_000 * part_size`` (156.25 GiB by default).
+  objects below the part size go up in one ``PutObject``, larger ones as a multipart
+  upload, at most :data:`MAX_CONCURRENCY` parts at a time and
+  :data:`MAX_IN_MEMORY_PARTS` read ahead. The part size is ``part_size`` (default
+  :data:`PART_SIZE`, 8 MiB) when the object's size is known (given, or a seekable
+  source's) and 10,000 such parts hold it, else the smallest whole MiB that does; of a
+  stream of unknown size, twice ``part_size`` (at most 156.25 GiB by default). Peak
+  memory of one ``put`` is about ``(MAX_IN_MEMORY_PARTS + 2)`` parts (32 MiB at 8 MiB)
+  whatever the object's size.
   S3 makes an object visible only when ``PutObject`` or ``CompleteMultipartUpload``
   succeeds, so readers never see a partial object; a failed multipart upload is
   aborted.
@@ -39,6 +41,7 @@ from helgenom.adapters.objectstore.base import (
     ObjectStore,
     check_key,
     check_range,
+    remaining_bytes,
 )
 from helgenom.core.errors import (
     ConfigurationError,
@@ -50,8 +53,12 @@ from helgenom.core.errors import (
 
 MiB = 1 << 20
 
-PART_SIZE = 16 * MiB
-"""Size of each part of a multipart upload, and the single-request threshold."""
+PART_SIZE = 8 * MiB
+"""Size of each part of a multipart upload of known size (the least; see the module doc),
+and the single-request threshold."""
+
+STREAM_PART_SIZE = 2 * PART_SIZE
+"""Part size of a stream of unknown size (twice ``part_size``; this with the default)."""
 
 MAX_CONCURRENCY = 2
 """Parts uploaded at the same time by one ``put``."""
@@ -64,6 +71,9 @@ MAX_PARTS = 10_000
 
 MIN_PART_SIZE = 5 * MiB
 """S3's smallest part (but the last)."""
+
+MAX_PART_SIZE = 5 * 1024 * MiB
+"""S3's largest part."""
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to wait for a TCP/TLS connection."""
@@ -143,7 +153,7 @@ class S3Store(ObjectStore):
         self._base = f"{prefix}/" if prefix else ""
         self._page_size = list_page_size
         self._read_timeout = read_timeout
-        self._max_size = part_size * MAX_PARTS
+        self._part_size = part_size
         self._bucket_seen = False
         config = Config(
             signature_version="s3v4",
@@ -173,35 +183,47 @@ class S3Store(ObjectStore):
             ) from None
         self.endpoint = _redact(str(self._client.meta.endpoint_url))
         self._access_key_id = access_key_id
-        self._transfer = TransferConfig(
-            multipart_threshold=part_size,
-            multipart_chunksize=part_size,
+
+    def __repr__(self) -> str:
+        return f"S3Store({self.url}, endpoint={self.endpoint})"
+
+    @staticmethod
+    def _transfer_config(part: int) -> Any:
+        transfer = TransferConfig(
+            multipart_threshold=part,
+            multipart_chunksize=part,
             max_concurrency=MAX_CONCURRENCY,
             use_threads=True,
             preferred_transfer_client="classic",
         )
         # Not a boto3 argument; s3transfer reads it to bound the parts held in memory.
-        self._transfer.max_in_memory_upload_chunks = MAX_IN_MEMORY_PARTS
-
-    def __repr__(self) -> str:
-        return f"S3Store({self.url}, endpoint={self.endpoint})"
+        transfer.max_in_memory_upload_chunks = MAX_IN_MEMORY_PARTS
+        return transfer
 
     def _name(self, key: str) -> str:
         return self._base + check_key(key)
 
     # -- writing ---------------------------------------------------------------------
 
-    def put(self, key: str, source: BinaryIO) -> int:
+    def put(self, key: str, source: BinaryIO, size: int | None = None) -> int:
         name = self._name(key)
-        reader = _CountingReader(source, self._max_size)
+        if size is None:
+            size = remaining_bytes(source)
+        part = self._part_size if size is not None else 2 * self._part_size
+        if size is not None and size > part * MAX_PARTS:
+            need = -(-size // MAX_PARTS)  # the smallest part that 10,000 parts hold it in
+            part = min(-(-need // MiB) * MiB, MAX_PART_SIZE)
+        reader = _CountingReader(source, part * MAX_PARTS)
         try:
-            self._client.upload_fileobj(reader, self.bucket, name, Config=self._transfer)
+            self._client.upload_fileobj(
+                reader, self.bucket, name, Config=self._transfer_config(part)
+            )
         except Exception as exc:
             if reader.error is not None:
                 # The source failed; the transfer was abandoned (a multipart upload aborted).
                 if isinstance(reader.error, _TooLargeError):
                     raise InvalidInputError(
-                        f"object {key} is larger than {self._max_size / (1 << 30):g} GiB, the "
+                        f"object {key} is larger than {part * MAX_PARTS / (1 << 30):g} GiB, the "
                         f"most one upload to {self.url} can stream"
                     ) from None
                 if isinstance(reader.error, OSError):
