@@ -14,7 +14,8 @@ One random input file (``--size-mb`` MiB, default 1 GiB) is stored and fetched b
   same bytes in the same chunks);
 * ``(a") floor + SHA-256`` - the floor also computing the checksums helgenom must compute
   (a put records the plaintext's and the ciphertext's SHA-256 in the catalog, a service
-  fetch checks the ciphertext's), single-threaded like the floor;
+  fetch of an object without a digest of its segment MACs checks the ciphertext's),
+  single-threaded like the floor;
 * ``(b) crypt4gh CLI`` - ``crypt4gh encrypt`` / ``crypt4gh decrypt`` (stdin to stdout);
 * ``(c) plain copy`` - :func:`shutil.copyfileobj` (no encryption).
 
@@ -81,7 +82,8 @@ HASHED_FLOOR = {
     "fetch": '(a") floor + SHA-256 of the ciphertext',
 }
 """The floor doing the checksums helgenom must do: a put records the plaintext and the
-ciphertext SHA-256 in the catalog, ObjectService.get checks the ciphertext's."""
+ciphertext SHA-256 in the catalog; ObjectService.get checks the ciphertext's of an object
+stored before catalog revision 0008 (newer ones: the digest of the segment MACs)."""
 RSS_GROWTH_TOLERANCE_MB = 8
 """Peak RSS may differ this much between the two file sizes and still count as flat."""
 PATIENT_CPR = "010170-0002"  # synthetic

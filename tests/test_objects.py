@@ -741,14 +741,30 @@ def test_failed_reads_never_touch_the_output(ow: ObjWorld) -> None:
         ow.objects.read_range(operator, object_id, 20 * SEGMENT_SIZE, 20 * SEGMENT_SIZE + 10)
     assert ow.objects.read_range(operator, object_id, 0, 10) == data[:10]
 
-    # Two whole segments swapped: every MAC holds, the plaintext checksum does not.
+    # Two whole segments swapped: every MAC holds, the digest of the MACs does not; the
+    # same for an object stored before catalog revision 0008 (no MAC digest), whose
+    # whole ciphertext is hashed instead.
     segments = [body[i : i + CIPHER_SEGMENT_SIZE] for i in range(0, len(body), CIPHER_SEGMENT_SIZE)]
     segments[3], segments[4] = segments[4], segments[3]
     ow.replace_body(object_id, b"".join(segments))
-    with pytest.raises(IntegrityError, match="SHA-256"):
+    with pytest.raises(IntegrityError, match="SHA-256 of its segment MACs"):
         ow.objects.get(operator, object_id, existing, force=True)
     [check] = ow.objects.verify(operator, object_id).checks
     assert check.status == "corrupt"
+    tag = ow.row(object_id).tag_sha256
+    assert re.fullmatch("[0-9a-f]{64}", tag)
+    with ow.platform.catalog.engine.begin() as conn:
+        conn.execute(objects.update().where(objects.c.id == object_id).values(tag_sha256=None))
+    with pytest.raises(IntegrityError, match="its SHA-256 differs"):
+        ow.objects.get(operator, object_id, existing, force=True)
+    with ow.platform.catalog.engine.begin() as conn:
+        conn.execute(objects.update().where(objects.c.id == object_id).values(tag_sha256=tag))
+    # One segment copied over its neighbour: every MAC holds again, the digest does not.
+    copied = [body[i : i + CIPHER_SEGMENT_SIZE] for i in range(0, len(body), CIPHER_SEGMENT_SIZE)]
+    copied[5] = copied[6]
+    ow.replace_body(object_id, b"".join(copied))
+    with pytest.raises(IntegrityError, match="segment MACs"):
+        ow.objects.get(operator, object_id, existing, force=True)
 
     assert existing.read_bytes() == b"precious earlier result"
     assert existing.stat().st_ino == inode

@@ -260,6 +260,7 @@ class ObjectService:
             "plaintext_sha256": stored.plaintext_sha256,
             "plaintext_size": stored.plaintext_size,
             "ciphertext_sha256": stored.ciphertext_sha256,
+            "tag_sha256": stored.tag_sha256,
             "ciphertext_size": stored.ciphertext_size,
             "header": stored.header,
             "key_id": stored.key_id,
@@ -329,15 +330,16 @@ class ObjectService:
         with self.gate.access(ctx, action, resource=f"object/{object_id}", person=person) as grant:
             row = self._live_row(grant.conn, object_id)
         try:
-            # The ciphertext's SHA-256 is checked as it is read (beside decryption and
-            # writing): with every segment authenticated, a matching digest means the
-            # plaintext is exactly the stored one, so it is not hashed a second time.
+            # Every segment is authenticated and the digest of the segment MACs (or, for
+            # objects stored before catalog revision 0008, of the whole ciphertext) must
+            # match the catalog's: the plaintext is then exactly the stored one.
             chunks = self.store.iter_plaintext(
                 row.body_key,
                 row.header,
                 row.key_id,
                 ciphertext_size=int(row.ciphertext_size),
                 ciphertext_sha256=str(row.ciphertext_sha256),
+                tag_sha256=None if row.tag_sha256 is None else str(row.tag_sha256),
                 reuse=True,  # each chunk is written out before the next is asked for
             )
         except NotFoundError:
@@ -455,6 +457,7 @@ class ObjectService:
                 plaintext_size=int(row.plaintext_size),
                 ciphertext_sha256=row.ciphertext_sha256,
                 ciphertext_size=int(row.ciphertext_size),
+                tag_sha256=row.tag_sha256,
             )
             checks.append(
                 ObjectCheck(row.id, row.kind, row.sample_id, result.status, result.detail)

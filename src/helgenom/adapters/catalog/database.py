@@ -30,8 +30,10 @@ REVISION_TABLES: tuple[tuple[str, str], ...] = (
     ("0005", "variant_commits"),
     ("0006", "cases"),
     ("0007", "htsget_objects"),
+    ("0008", "objects.tag_sha256"),
 )
-"""A table each revision creates, oldest first: how to recognise an unstamped catalog."""
+"""A table (or ``table.column``) each revision creates, oldest first: how to recognise an
+unstamped catalog."""
 
 
 def redact_url(url: str) -> str:
@@ -109,8 +111,11 @@ class Catalog:
                 # does not try to create them again.
                 inspector = sa.inspect(conn)
                 found = None
-                for revision, table in REVISION_TABLES:
-                    if not inspector.has_table(table):
+                for revision, made in REVISION_TABLES:
+                    table, _, column = made.partition(".")
+                    if not inspector.has_table(table) or (
+                        column and column not in {c["name"] for c in inspector.get_columns(table)}
+                    ):
                         break
                     found = revision
                 if found is not None:

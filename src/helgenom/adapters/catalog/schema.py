@@ -233,8 +233,11 @@ objects = Table(
     Column("deleted_at", UtcDateTime, nullable=True),
     Column("deleted_by", String(64), nullable=True),
     Column("format_version", Integer, nullable=False),
+    Column("tag_sha256", String(64), nullable=True),
 )
-"""Every stored object: checksums, the Crypt4GH header (apart from the body), provenance."""
+"""Every stored object: checksums, the Crypt4GH header (apart from the body), provenance.
+``tag_sha256`` is the SHA-256 of the body's segment MACs in order (checked on every read;
+objects stored before revision 0008 have none, and reads check ``ciphertext_sha256``)."""
 
 indications = Table(
     "indications",
