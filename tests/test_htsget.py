@@ -504,7 +504,12 @@ def test_data_route_checks_access_and_ranges(site: Site) -> None:
     url = next(u for u in document["htsget"]["urls"] if not u["url"].startswith("data:"))
     headers = url["headers"]
     assert headers["Authorization"].startswith("Bearer ")
+    # the caller's own token is never repeated: the block token is for this object's data
+    assert headers["Authorization"] != site.auth()["Authorization"]
     c = site.client
+    block_only = {"Authorization": headers["Authorization"]}
+    _error(c.get(f"{V1}/reads/reads1", headers=block_only), 401, "InvalidAuthentication")
+    assert c.get("/me/access-log", headers=block_only).status_code == 401
     good = c.get(url["url"], headers=headers)
     assert good.status_code == 206
     assert good.headers["content-range"].startswith(headers["Range"].replace("=", " "))
@@ -515,13 +520,16 @@ def test_data_route_checks_access_and_ranges(site: Site) -> None:
     size = site.files.bam.stat().st_size
     past = {"Range": f"bytes=0-{size}", **site.auth()}
     _error(c.get(url["url"], headers=past), 400, "InvalidRange")
-    _error(c.get(f"{V1}/data/obj-nothing", headers=headers), 404, "NotFound")
+    ordinary = {"Range": headers["Range"], **site.auth()}
+    _error(c.get(f"{V1}/data/obj-nothing", headers=ordinary), 404, "NotFound")
     index_id = next(
         o.object_id
         for o in site.platform.objects.list(site.platform.context("operator"))
         if o.kind is ObjectKind.BAI
     )
-    _error(c.get(f"{V1}/data/{index_id}", headers=headers), 404, "NotFound")
+    _error(c.get(f"{V1}/data/{index_id}", headers=ordinary), 404, "NotFound")
+    # a block token opens the blocks of its own object only
+    _error(c.get(f"{V1}/data/{index_id}", headers=headers), 401, "InvalidAuthentication")
 
 
 def test_each_ticket_and_block_is_one_audited_read(site: Site) -> None:

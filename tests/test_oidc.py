@@ -634,3 +634,37 @@ value_prefix = "https://ega.example.org/datasets/"
         with pytest.raises(ConfigurationError, match="oidc_issuers"):
             load_settings(home)
     config.write_text(original)
+
+
+def test_block_tokens_carry_principal_and_grants_for_one_object_only(world: World) -> None:
+    # htsget tickets hold block tokens, not the caller's token (see api/htsget.py)
+    p = world.platform
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    grants = (
+        VisaGrant(
+            "PROJ-1",
+            "https://visas.example.org",
+            "https://data/PROJ-1",
+            now + dt.timedelta(hours=1),
+        ),
+        VisaGrant(
+            "PROJ-2",
+            "https://visas.example.org",
+            "https://data/PROJ-2",
+            now - dt.timedelta(seconds=1),
+        ),
+    )
+    ctx = make_context(p.directory.principal("researcher"), grants=grants)
+    block = p.tokens.issue_block_token(ctx, "obj-a")
+    found = p.tokens.authenticate_block(block, "obj-a")
+    assert found.principal.name == "researcher"
+    assert found.grants == grants[:1]  # the lapsed visa is dropped
+    with pytest.raises(AuthenticationError, match="another object"):
+        p.tokens.authenticate_block(block, "obj-b")
+    with pytest.raises(AuthenticationError, match="another audience"):
+        p.tokens.authenticate(block)  # no other route accepts it
+    ordinary = local_token(world, "researcher")
+    assert p.tokens.authenticate_block(ordinary, "obj-b").principal.name == "researcher"
+    lapsed = p.tokens.issue_block_token(ctx, "obj-a", ttl=dt.timedelta(seconds=-120))
+    with pytest.raises(AuthenticationError, match="expired"):
+        p.tokens.authenticate_block(lapsed, "obj-a")

@@ -111,6 +111,21 @@ def _consent(view: Any) -> dict[str, Any]:
     }
 
 
+def block_context(
+    request: Request,
+    object_id: str,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    purpose: Annotated[str | None, Header(alias="X-Helgenom-Purpose")] = None,
+    project: Annotated[str | None, Header(alias="X-Helgenom-Project")] = None,
+) -> Any:
+    """The context of an htsget data request: a ticket's block token for ``object_id``,
+    or an ordinary bearer token."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthenticationError("give a bearer token: Authorization: Bearer <token>")
+    found = platform_of(request).tokens.authenticate_block(credentials.credentials, object_id)
+    return make_context(found.principal, purpose=purpose, project=project, grants=found.grants)
+
+
 def optional_context(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -427,7 +442,7 @@ def create_app(home: str | None = None, *, settings: Settings | None = None) -> 
             "consent_as_of": report.scope.consent_as_of,
         }
 
-    app.include_router(htsget_router(context, platform_of))
+    app.include_router(htsget_router(context, platform_of, block_context))
     return app
 
 

@@ -1,10 +1,13 @@
 """GA4GH htsget 1.3 routes: reads and variants tickets, their data blocks, service-info.
 
 ``GET``/``POST /ga4gh/htsget/v1/{reads,variants}/{id}`` answer a ticket whose URLs point
-at ``/ga4gh/htsget/v1/data/{object_id}`` with a ``Range`` header; the data route needs
-the same bearer token and checks access again. The ticket repeats the request's
-``Authorization``, ``X-Helgenom-Purpose``/``-Project`` and client-key headers in every
-URL's headers, so a client that sends each URL's headers gets the same decision.
+at ``/ga4gh/htsget/v1/data/{object_id}`` with a ``Range`` header; the data route checks
+access again. Each URL's headers carry a block token (``Authorization: Bearer``): the same
+principal and visa grants as the request's token, valid 10 minutes and only on the data
+route of that object (the caller's own token is never repeated in a response body), and
+the request's ``X-Helgenom-Purpose``/``-Project`` and client-key headers, so a client that
+sends each URL's headers gets the same decision. The data route takes an ordinary bearer
+token too.
 
 Crypt4GH: a client sends its public key as ``htsget-client-public-key`` (base64 of the
 key file written by ``crypt4gh-keygen``; ``client-public-key`` is accepted too); every
@@ -33,8 +36,8 @@ from helgenom.services.htsget import PUBLIC_KEY_HEADER, HtsgetInputError, Ticket
 PREFIX = "/ga4gh/htsget/v1"
 KEY_HEADERS = (PUBLIC_KEY_HEADER, "client-public-key")
 """Request headers read for a client's Crypt4GH public key, in order."""
-FORWARDED = ("authorization", "x-helgenom-purpose", "x-helgenom-project")
-"""Request headers repeated in every URL of a ticket."""
+FORWARDED = ("x-helgenom-purpose", "x-helgenom-project")
+"""Request headers repeated in every URL of a ticket (besides its block token)."""
 
 HTSGET_ERRORS = {
     400: "InvalidInput",
@@ -91,8 +94,10 @@ def _client_key(request: Request) -> bytes | None:
     return None
 
 
-def _render(ticket: Ticket, request: Request) -> dict[str, Any]:
+def _render(ticket: Ticket, request: Request, mint: Callable[[str], str]) -> dict[str, Any]:
+    """The ticket's JSON; ``mint(object_id)`` makes the block token of an object's URLs."""
     base = str(request.base_url).rstrip("/") + PREFIX + "/data/"
+    tokens: dict[str, str] = {}
     forwarded = {
         name.title(): request.headers[name] for name in FORWARDED if name in request.headers
     }
@@ -106,7 +111,14 @@ def _render(ticket: Ticket, request: Request) -> dict[str, Any]:
             url = "data:;base64," + base64.b64encode(block.inline).decode("ascii")
             urls.append({"url": url, "class": block.data_class})
         else:
-            headers = {**forwarded, "Range": f"bytes={block.start}-{block.end - 1}"}
+            object_id = str(block.object_id)
+            if object_id not in tokens:
+                tokens[object_id] = mint(object_id)
+            headers = {
+                "Authorization": f"Bearer {tokens[object_id]}",
+                **forwarded,
+                "Range": f"bytes={block.start}-{block.end - 1}",
+            }
             urls.append(
                 {"url": base + str(block.object_id), "headers": headers, "class": block.data_class}
             )
@@ -123,9 +135,15 @@ def _range(value: str | None) -> tuple[int, int]:
     return int(first), int(last) + 1
 
 
-def htsget_router(context: Callable[..., Any], platform_of: Callable[..., Any]) -> APIRouter:
-    """The htsget routes, using the app's request-context and platform dependencies."""
+def htsget_router(
+    context: Callable[..., Any],
+    platform_of: Callable[..., Any],
+    block_context: Callable[..., Any],
+) -> APIRouter:
+    """The htsget routes, using the app's request-context (ordinary and of a block token)
+    and platform dependencies."""
     Ctx = Annotated[Any, Depends(context)]
+    BlockCtx = Annotated[Any, Depends(block_context)]
     Plat = Annotated[Any, Depends(platform_of)]
     router = APIRouter(prefix=PREFIX, tags=["htsget"], route_class=HtsgetRoute)
 
@@ -142,7 +160,7 @@ def htsget_router(context: Callable[..., Any], platform_of: Callable[..., Any]) 
         return info
 
     @router.get("/data/{object_id}")
-    def data(object_id: str, request: Request, ctx: Ctx, p: Plat) -> Response:
+    def data(object_id: str, request: Request, ctx: BlockCtx, p: Plat) -> Response:
         """One block of a ticket: the plaintext bytes of the Range, or a Crypt4GH stream
         of them for the client's key (checked and audited like the ticket)."""
         start, end = _range(request.headers.get("range"))
@@ -171,7 +189,7 @@ def htsget_router(context: Callable[..., Any], platform_of: Callable[..., Any]) 
             params=dict(request.query_params),
             client_key=_client_key(request),
         )
-        return _render(ticket, request)
+        return _render(ticket, request, lambda oid: p.tokens.issue_block_token(ctx, oid))
 
     @router.post("/{endpoint}/{ident}")
     async def ticket_post(endpoint: str, ident: str, request: Request, ctx: Ctx, p: Plat) -> Any:
@@ -182,7 +200,7 @@ def htsget_router(context: Callable[..., Any], platform_of: Callable[..., Any]) 
         except ValueError:
             raise HtsgetInputError("the body must be JSON") from None
         ticket = p.htsget.ticket(ctx, endpoint, ident, body=body, client_key=_client_key(request))
-        return _render(ticket, request)
+        return _render(ticket, request, lambda oid: p.tokens.issue_block_token(ctx, oid))
 
     return router
 

@@ -78,6 +78,10 @@ PASSPORT_CLAIM = "ga4gh_passport_v1"
 VISA_CLAIM = "ga4gh_visa_v1"
 CONTROLLED_ACCESS_GRANTS = "ControlledAccessGrants"
 LEEWAY_SECONDS = 30
+BLOCK_TOKEN_TTL = dt.timedelta(minutes=10)
+"""Lifetime of the block tokens in htsget tickets (a client fetches the blocks at once)."""
+BLOCK_AUDIENCE_SUFFIX = "#htsget-data"
+"""Appended to the instance's audience for block tokens: no other route accepts them."""
 
 
 def parse_ttl(text: str) -> dt.timedelta:
@@ -355,16 +359,97 @@ class TokenService:
             )
         return self._verify_external(token, config)
 
-    def _verify_local(self, token: str) -> Principal:
+    def issue_block_token(
+        self, ctx: RequestContext, object_id: str, ttl: dt.timedelta = BLOCK_TOKEN_TTL
+    ) -> str:
+        """A short-lived token for the htsget blocks of one object, for a ticket's URLs.
+
+        It names the same principal (and carries the request's verified visa grants), but
+        only the data route of ``object_id`` accepts it (its own audience): a ticket never
+        repeats the caller's bearer token, which would then travel in every response body.
+        Not audited by itself: the ticket that holds it is.
+        """
+        jwt = _jwt()
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.audience + BLOCK_AUDIENCE_SUFFIX,
+            "sub": ctx.actor.name,
+            "iat": int(now.timestamp()),
+            "exp": int((now + ttl).timestamp()),
+            "jti": secrets.token_hex(8),
+            "obj": object_id,
+        }
+        if ctx.grants:
+            claims["grants"] = [
+                {
+                    "project": g.project,
+                    "issuer": g.issuer,
+                    "value": g.value,
+                    "exp": int(g.expires_at.timestamp()),
+                }
+                for g in ctx.grants
+            ]
+        return str(jwt.encode(claims, self._private_pem(), algorithm="ES256"))
+
+    def authenticate_block(self, token: str, object_id: str) -> Authenticated:
+        """Who may read the htsget blocks of ``object_id``: a block token of a ticket for
+        that object (:meth:`issue_block_token`), or any bearer token :meth:`authenticate`
+        accepts.
+
+        Raises
+        ------
+        AuthenticationError
+            As :meth:`authenticate`; also a block token for another object.
+        """
         jwt = _jwt()
         try:
-            claims = jwt.decode(
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.InvalidTokenError as exc:
+            raise AuthenticationError(
+                f"the bearer token is not valid ({type(exc).__name__})"
+            ) from None
+        audience = self.audience + BLOCK_AUDIENCE_SUFFIX
+        if not isinstance(unverified, dict) or unverified.get("aud") != audience:
+            return self.authenticate(token)
+        claims = self._local_claims(token, audience, ["exp", "iat", "iss", "aud", "sub", "obj"])
+        if claims["obj"] != object_id:
+            raise AuthenticationError(
+                "the bearer token is for the blocks of another object: send each URL of the "
+                "ticket with its own headers"
+            )
+        now = dt.datetime.now(dt.UTC)
+        grants = []
+        for g in claims.get("grants") or []:
+            expires = dt.datetime.fromtimestamp(int(g["exp"]), dt.UTC)
+            if expires > now:
+                grants.append(
+                    VisaGrant(str(g["project"]), str(g["issuer"]), str(g["value"]), expires)
+                )
+        return Authenticated(self._named(claims), self.issuer, tuple(grants))
+
+    def _verify_local(self, token: str) -> Principal:
+        claims = self._local_claims(token, self.audience, ["exp", "iat", "iss", "aud", "sub"])
+        return self._named(claims)
+
+    def _named(self, claims: dict[str, Any]) -> Principal:
+        try:
+            principal: Principal = self._principal(str(claims["sub"]))
+        except NotFoundError:
+            raise AuthenticationError("the bearer token names an unknown user") from None
+        return principal
+
+    def _local_claims(self, token: str, audience: str, require: list[str]) -> dict[str, Any]:
+        """The claims of one of the instance's own tokens for ``audience``, verified."""
+        jwt = _jwt()
+        try:
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 self._public_key(),
                 algorithms=["ES256"],
-                audience=self.audience,
+                audience=audience,
                 issuer=self.issuer,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+                options={"require": require},
                 leeway=LEEWAY_SECONDS,
             )
         except jwt.ExpiredSignatureError:
@@ -377,11 +462,7 @@ class TokenService:
             raise AuthenticationError(
                 f"the bearer token is not valid ({type(exc).__name__})"
             ) from None
-        try:
-            principal: Principal = self._principal(str(claims["sub"]))
-        except NotFoundError:
-            raise AuthenticationError("the bearer token names an unknown user") from None
-        return principal
+        return claims
 
     def _signed_claims(
         self, token: str, kind: str, issuer: str, audience: str | None
