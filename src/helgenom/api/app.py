@@ -73,11 +73,15 @@ def context(
     purpose: Annotated[str | None, Header(alias="X-Helgenom-Purpose")] = None,
     project: Annotated[str | None, Header(alias="X-Helgenom-Project")] = None,
 ) -> Any:
+    # The instance's own tokens, or an external OIDC issuer's (with its Passport visas).
+    found = platform_of(request).tokens.authenticate(_bearer_token(credentials))
+    return make_context(found.principal, purpose=purpose, project=project, grants=found.grants)
+
+
+def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise AuthenticationError("give a bearer token: Authorization: Bearer <token>")
-    # The instance's own tokens, or an external OIDC issuer's (with its Passport visas).
-    found = platform_of(request).tokens.authenticate(credentials.credentials)
-    return make_context(found.principal, purpose=purpose, project=project, grants=found.grants)
+    return credentials.credentials
 
 
 class ConsentChoices(BaseModel):
@@ -120,9 +124,8 @@ def block_context(
 ) -> Any:
     """The context of an htsget data request: a ticket's block token for ``object_id``,
     or an ordinary bearer token."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise AuthenticationError("give a bearer token: Authorization: Bearer <token>")
-    found = platform_of(request).tokens.authenticate_block(credentials.credentials, object_id)
+    token = _bearer_token(credentials)
+    found = platform_of(request).tokens.authenticate_block(token, object_id)
     return make_context(found.principal, purpose=purpose, project=project, grants=found.grants)
 
 

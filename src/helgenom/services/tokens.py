@@ -105,6 +105,16 @@ def _jwt() -> Any:
     return jwks.pyjwt()
 
 
+def _unverified_claims(token: str) -> dict[str, Any]:
+    """A token's claims before any check (to choose how to verify it)."""
+    jwt = _jwt()
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError as exc:
+        raise AuthenticationError(f"the bearer token is not valid ({type(exc).__name__})") from None
+    return claims if isinstance(claims, dict) else {}
+
+
 @dataclass(frozen=True, slots=True)
 class IssuedToken:
     """A token and what it says (the token is a secret: show it once, never log it)."""
@@ -341,14 +351,7 @@ class TokenService:
         StorageUnavailableError
             An external issuer's signing keys cannot be fetched.
         """
-        jwt = _jwt()
-        try:
-            unverified = jwt.decode(token, options={"verify_signature": False})
-        except jwt.InvalidTokenError as exc:
-            raise AuthenticationError(
-                f"the bearer token is not valid ({type(exc).__name__})"
-            ) from None
-        iss = unverified.get("iss") if isinstance(unverified, dict) else None
+        iss = _unverified_claims(token).get("iss")
         if iss == self.issuer or not self.oidc_issuers:
             return Authenticated(self._verify_local(token), self.issuer)
         config = self.oidc_issuers.get(iss) if isinstance(iss, str) else None
@@ -402,15 +405,8 @@ class TokenService:
         AuthenticationError
             As :meth:`authenticate`; also a block token for another object.
         """
-        jwt = _jwt()
-        try:
-            unverified = jwt.decode(token, options={"verify_signature": False})
-        except jwt.InvalidTokenError as exc:
-            raise AuthenticationError(
-                f"the bearer token is not valid ({type(exc).__name__})"
-            ) from None
         audience = self.audience + BLOCK_AUDIENCE_SUFFIX
-        if not isinstance(unverified, dict) or unverified.get("aud") != audience:
+        if _unverified_claims(token).get("aud") != audience:
             return self.authenticate(token)
         claims = self._local_claims(token, audience, ["exp", "iat", "iss", "aud", "sub", "obj"])
         if claims["obj"] != object_id:

@@ -198,10 +198,10 @@ def _small_gzip(raw: IO[bytes]) -> tuple[bytes, str] | None:
     """The decompressed content and SHA-256 of a small, well-formed gzip/BGZF file at
     ``raw`` (whose position is left at 0); None for a large or damaged one, which the
     streaming reader then reads (and words the damage of)."""
-    data = raw.read(SMALL_GZIP + 1)
+    if os.fstat(raw.fileno()).st_size > SMALL_GZIP:
+        return None  # not read twice: the streaming reader takes it from the start
+    data = raw.read()
     raw.seek(0)
-    if len(data) > SMALL_GZIP:
-        return None
     digest = hashlib.sha256(data).hexdigest()
     parts: list[bytes] = []
     rest = memoryview(data)
